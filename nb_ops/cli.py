@@ -1,0 +1,323 @@
+"""The ``nb-ops`` command: run the simulator, fetch operations to files, and the demo.
+
+This is the only module that prints. Bad arguments and API errors end with a
+one-line message on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .client import Client
+from .errors import NbOpsError
+from .frame import destinations_frame, sources_frame, to_frame
+from .operation import Operation, format_duration
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_FORMATS = ("csv", "parquet", "json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nb-ops`` command line and return its exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except NbOpsError as exc:
+        _fail(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nb-ops",
+        description="Fetch and analyse Token Factory operations, or run the local API simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"nb-ops {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the local API simulator in the foreground")
+    _simulator_options(serve)
+    serve.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
+    serve.set_defaults(func=_serve)
+
+    fetch = sub.add_parser(
+        "fetch",
+        help="fetch operations and write their flattened frame",
+        description="Fetch operations by id (uses NEBIUS_API_KEY and NEBIUS_BASE_URL) and write the "
+        "flattened frame. With no output file, print a short table.",
+    )
+    fetch.add_argument("ids", nargs="*", metavar="ID", help="operation ids")
+    fetch.add_argument("--ids-file", type=Path, help="read more ids from this file, one per line ('-' for stdin)")
+    out = fetch.add_mutually_exclusive_group()
+    for fmt in _FORMATS:
+        out.add_argument(f"--{fmt}", type=Path, metavar="FILE", help=f"write the frame as {fmt.upper()}")
+    fetch.set_defaults(func=_fetch)
+
+    demo = sub.add_parser("demo", help="start the simulator, fetch its fleet, print a summary and write files")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for the files (default: %(default)s)")
+    _simulator_options(demo)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def _simulator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="fleet seed (default: %(default)s)")
+    parser.add_argument("--size", type=_positive_int, default=60, help="number of operations (default: %(default)s)")
+    parser.add_argument(
+        "--speed", type=_positive_float, default=60.0, help="simulated seconds per real second (default: %(default)s)"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"ports run from 0 to 65535, got {value}")
+    return value
+
+
+def _fail(message: str) -> None:
+    print(f"nb-ops: error: {message}", file=sys.stderr)
+
+
+# serve -----------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    from . import simulator
+
+    with simulator.start(seed=args.seed, speed=args.speed, port=args.port, size=args.size) as sim:
+        print(f"nb_ops simulator {sim.base_url}  ({args.size} operations, seed {args.seed}, {args.speed:g}x time)")
+        print("Use it from a shell or a notebook with:")
+        print(f"  export NEBIUS_BASE_URL={sim.base_url}")
+        print(f"  export NEBIUS_API_KEY={sim.api_key}")
+        ids = sim.operation_ids
+        shown = ids if len(ids) <= 100 else ids[:20]
+        print(f"Operation ids ({len(ids)}):")
+        for op_id in shown:
+            print(f"  {op_id}")
+        if len(shown) < len(ids):
+            print(f"  … and {len(ids) - len(shown)} more")
+        print("Press Ctrl-C to stop.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped")
+    return EXIT_OK
+
+
+# fetch -----------------------------------------------------------------------------------------
+def _fetch(args: argparse.Namespace) -> int:
+    ids = list(args.ids)
+    if args.ids_file is not None:
+        ids.extend(_read_ids(args.ids_file))
+    if not ids:
+        _fail("no operation ids given: pass them as arguments or with --ids-file")
+        return EXIT_USAGE
+    ids = list(dict.fromkeys(ids))
+    target = next(((fmt, getattr(args, fmt)) for fmt in _FORMATS if getattr(args, fmt) is not None), None)
+
+    with Client() as client:
+        operations, failures = _fetch_all(client, ids)
+    for op_id, exc in failures:
+        print(f"nb-ops: {op_id}: {exc}", file=sys.stderr)
+    if operations:
+        frame = to_frame(operations)
+        if target is None:
+            print(_short_table(frame))
+        else:
+            fmt, path = target
+            write_frame(frame, path, fmt)
+            print(f"wrote {len(frame)} operations to {path}")
+    if failures:
+        _fail(f"{len(failures)} of {len(ids)} operations could not be fetched")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _read_ids(path: Path) -> list[str]:
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _fetch_all(client: Client, ids: Iterable[str]) -> tuple[list[Operation], list[tuple[str, NbOpsError]]]:
+    operations, failures = [], []
+    for op_id in ids:
+        try:
+            operations.append(client.get_operation(op_id))
+        except NbOpsError as exc:
+            failures.append((op_id, exc))
+    return operations, failures
+
+
+def _short_table(frame: pd.DataFrame) -> str:
+    view = frame[["id", "type", "status", "created_at", "run_duration", "progress"]].copy()
+    view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M")
+    view["run_duration"] = view["run_duration"].map(lambda td: "" if pd.isna(td) else format_duration(td))
+    view["progress"] = view["progress"].map(lambda p: "" if pd.isna(p) else f"{p:.0%}")
+    return view.to_string(index=False)
+
+
+def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write a frame as CSV, Parquet or JSON (records), creating the parent folder.
+
+    Cells holding lists or objects are written as JSON text in CSV, and in
+    Parquet where Arrow cannot store them as they are.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        _jsonify_objects(frame, all_objects=True).to_csv(path, index=False)
+    elif fmt == "parquet":
+        _jsonify_objects(frame, all_objects=False).to_parquet(path, index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records", date_format="iso", date_unit="s", indent=1)
+    else:  # pragma: no cover - argparse only offers the three
+        raise ValueError(fmt)
+
+
+def _jsonify_objects(frame: pd.DataFrame, *, all_objects: bool) -> pd.DataFrame:
+    import pyarrow as pa
+
+    out = frame
+    for name in frame.columns[frame.dtypes == object]:
+        column = frame[name]
+        if not all_objects:
+            try:
+                pa.array(column, from_pandas=True)
+                continue
+            except (pa.ArrowException, TypeError, ValueError):
+                pass
+        if out is frame:
+            out = frame.copy()
+        out[name] = column.map(lambda v: None if v is None else json.dumps(v, default=str))
+    return out
+
+
+# demo ------------------------------------------------------------------------------------------
+def _demo(args: argparse.Namespace) -> int:
+    from . import simulator
+
+    print(f"Starting the local simulator ({args.size} operations, seed {args.seed}, {args.speed:g}x time)…")
+    with simulator.start(seed=args.seed, speed=args.speed, size=args.size) as sim:
+        started = time.perf_counter()
+        with sim.client() as client:
+            operations, failures = _fetch_all(client, sim.operation_ids)
+        took = time.perf_counter() - started
+    print(f"Fetched {len(operations)} operations from {sim.base_url} in {took:.2f} s.")
+    for op_id, exc in failures:
+        print(f"  could not fetch {op_id}: {exc}", file=sys.stderr)
+
+    frame = to_frame(operations)
+    sources, destinations = sources_frame(operations), destinations_frame(operations)
+    print()
+    print(summary(frame))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in (("operations", frame), ("sources", sources), ("destinations", destinations)):
+        for fmt in ("parquet", "csv"):
+            path = args.out / f"{name}.{fmt}"
+            write_frame(table, path, fmt)
+            written.append(path)
+    print()
+    print(f"Wrote {len(written)} files to {args.out}/:")
+    for path in written:
+        print(f"  {path.name:<20} {path.stat().st_size:>9,} bytes")
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def summary(frame: pd.DataFrame) -> str:
+    """A readable text summary of a frame of operations: counts, durations, fine-tuning progress."""
+    lines: list[str] = []
+    if frame.empty:
+        return "No operations."
+    counts = pd.crosstab(frame["type"], frame["status"], margins=True, margins_name="total", dropna=False)
+    counts = counts.loc[(counts["total"] > 0), counts.loc["total"] > 0]
+    lines += ["Operations by type and status", _indent(counts.to_string()), ""]
+
+    lines.append("Durations by type (median / 90th percentile / max)")
+    rows = []
+    for op_type, group in frame.groupby("type", observed=True):
+        rows.append(
+            {
+                "type": op_type,
+                "n": len(group),
+                "queued": _stats(group["queue_duration"]),
+                "ran": _stats(group["run_duration"]),
+            }
+        )
+    lines += [_indent(pd.DataFrame(rows).to_string(index=False)), ""]
+
+    ft = frame[(frame["type"] == "finetuning") & frame["status"].isin(["queued", "running"])]
+    lines.append(f"Fine-tuning jobs in flight: {len(ft)}")
+    if len(ft):
+        view = pd.DataFrame(
+            {
+                "id": ft["id"].str.slice(0, 12),
+                "status": ft["status"].astype(str),
+                "model": ft.get("params.model_name", pd.Series("", index=ft.index)),
+                "steps": [
+                    "" if pd.isna(t) or pd.isna(n) else f"{t:,}/{n:,}"
+                    for t, n in zip(ft.get("params.trained_steps", [pd.NA] * len(ft)), ft.get("params.total_steps", [pd.NA] * len(ft)))
+                ],
+                "progress": ft["progress"].map(lambda p: "" if pd.isna(p) else f"{p:.0%}"),
+                "estimated finish": ft.get("params.estimated_finish", pd.Series(pd.NaT, index=ft.index)).map(
+                    lambda t: "" if pd.isna(t) else t.strftime("%H:%M UTC")
+                ),
+            }
+        )
+        lines.append(_indent(view.to_string(index=False)))
+    return "\n".join(lines)
+
+
+def _stats(durations: pd.Series) -> str:
+    d = durations.dropna()
+    if d.empty:
+        return "-"
+    return " / ".join(format_duration(x.to_pytimedelta()) for x in (d.median(), d.quantile(0.9), d.max()))
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
