@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 MAX_CONNECT_TIMEOUT = 10.0
 _EXCERPT = 200
 # Characters a bearer token may hold (RFC 6750 b64token); anything else cannot go in a header.
-_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _USER_AGENT = "nb_ops/{version} python-requests/{requests}"
 
 
@@ -101,7 +101,7 @@ class Client:
         if key is not None and not isinstance(key, str):
             raise ConfigError(f"api_key must be a string, got {type(key).__name__}")
         key = key.strip() if key else None
-        if key and not _TOKEN.match(key):
+        if key and not _TOKEN.fullmatch(key):
             # Say where the key came from, never what it is.
             source = "api_key" if api_key is not None else API_KEY_ENV
             raise ConfigError(f"{source} holds characters a bearer token cannot contain (spaces, quotes, newlines…)")
