@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,10 +57,15 @@ _MAX_S = math.floor(pd.Timestamp.max.value / 1e9)
 _NS = 1_000_000_000
 _NAT = np.iinfo(np.int64).min
 _INT64 = (np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max)
-_STR_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+# pandas 3's default string dtype ("str", missing = NaN), stored as the Python
+# strings the records already hold: no copy, and twice as fast to build as Arrow
+# storage. pandas 2 keeps strings as objects.
+_STR_DTYPE: Any = (
+    pd.StringDtype("python", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3 else object
+)
 _EXPECTED = {
-    "unix": "unix seconds",
-    "iso": "an ISO 8601 date-time",
+    "unix": "unix seconds in range",
+    "iso": "an ISO 8601 date-time in range",
     "int": "an integer",
     "float": "a number",
     "bool": "a boolean",
@@ -71,14 +76,45 @@ _EXPECTED = {
 Records = Iterable[Mapping[str, Any]]
 
 
-class _Column:
-    """The cells one field has: row positions and values, in row order."""
+class _Gatherer:
+    """Collects flat records into columns: for each field, the rows that have it and their values.
 
-    __slots__ = ("rows", "values")
+    Records with the same fields in the same order (most records of one type)
+    form a group; each group is transposed at C speed with ``zip(*...)``
+    rather than cell by cell. Column order is the order fields are first seen.
+    """
 
     def __init__(self) -> None:
-        self.rows: list[int] = []
-        self.values: list[Any] = []
+        self.n = 0
+        self._groups: dict[tuple[str, ...], tuple[list[int], list[tuple[Any, ...]]]] = {}
+
+    def add(self, flat: dict[str, Any]) -> None:
+        key = tuple(flat)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = ([], [])
+        group[0].append(self.n)
+        group[1].append(tuple(flat.values()))
+        self.n += 1
+
+    def columns(self) -> dict[str, tuple[list[int], list[Any]]]:
+        """``{path: (rows, values)}``; consumes the gathered groups."""
+        columns: dict[str, tuple[list[int], list[Any]]] = {}
+        while self._groups:
+            paths, (rows, records) = _pop_first(self._groups)  # frees each group once spread
+            for path, values in zip(paths, zip(*records)):
+                col = columns.get(path)
+                if col is None:
+                    columns[path] = (list(rows), list(values))
+                else:
+                    col[0].extend(rows)
+                    col[1].extend(values)
+        return columns
+
+
+def _pop_first(groups: dict[Any, Any]) -> tuple[Any, Any]:
+    key = next(iter(groups))
+    return key, groups.pop(key)
 
 
 class _Problems:
@@ -153,19 +189,15 @@ def to_frame(records: Records) -> pd.DataFrame:
     >>> df.loc[0, "run_duration"]
     Timedelta('0 days 00:04:00')
     """
-    columns: dict[str, _Column] = {}
+    gatherer = _Gatherer()
     ids: list[Any] = []
     problems = _Problems(ids)
-    for row, record in enumerate(_iter_records(records, problems)):
+    for record in _iter_records(records, problems):
         flat = flatten(record) if record is not None else {}
         ids.append(flat.get("id"))
-        for path, value in flat.items():
-            col = columns.get(path)
-            if col is None:
-                col = columns[path] = _Column()
-            col.rows.append(row)
-            col.values.append(value)
-    n = len(ids)
+        gatherer.add(flat)
+    n = gatherer.n
+    columns = gatherer.columns()
 
     lead = {
         path: _convert(path, columns.pop(path, None), n, field_kind(path), problems)
@@ -237,10 +269,9 @@ def destinations_frame(records: Records) -> pd.DataFrame:
 
 
 def _datasets_frame(records: Records, side: str) -> tuple[pd.DataFrame, _Problems]:
-    columns: dict[str, _Column] = {}
+    gatherer = _Gatherer()
     ids: list[Any] = []
     problems = _Problems(ids)
-    n = 0
     for i, record in enumerate(_iter_records(records, problems)):
         if record is None:
             continue
@@ -254,18 +285,14 @@ def _datasets_frame(records: Records, side: str) -> tuple[pd.DataFrame, _Problem
                 problems.add(i, f"{side}.{position}", item, "a dataset (a mapping)", who=who)
         for row in dataset_rows(record, side):
             ids.append(row["operation_id"])
-            for path, value in row.items():
-                col = columns.get(path)
-                if col is None:
-                    col = columns[path] = _Column()
-                col.rows.append(n)
-                col.values.append(value)
-            n += 1
+            gatherer.add(row)
+    n = gatherer.n
+    columns = gatherer.columns()
     data: dict[str, Any] = {}
     for path in DATASET_COLUMNS:
         data[path] = _convert(path, columns.pop(path, None), n, _dataset_kind(side, path), problems)
-    for path in columns:
-        data[path] = _convert(path, columns[path], n, _dataset_kind(side, path), problems)
+    for path in list(columns):
+        data[path] = _convert(path, columns.pop(path), n, _dataset_kind(side, path), problems)
     return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False), problems
 
 
@@ -296,7 +323,7 @@ def _iter_records(records: Records, problems: _Problems) -> Iterable[Mapping[str
             yield None
 
 
-def _order(columns: Mapping[str, _Column]) -> list[str]:
+def _order(columns: Mapping[str, Any]) -> list[str]:
     """Order the non-leading columns: params, src, dst, then others; lists by position."""
     groups = {"params": 0, "src": 1, "dst": 2}
 
@@ -314,165 +341,203 @@ def _order(columns: Mapping[str, _Column]) -> list[str]:
 
 
 def _convert(
-    path: str, col: _Column | None, n: int, kind: FieldKind | None, problems: _Problems
+    path: str, col: tuple[list[int], list[Any]] | None, n: int, kind: FieldKind | None, problems: _Problems
 ) -> pd.Series:
-    rows = col.rows if col is not None else []
-    values = col.values if col is not None else []
+    """Turn one gathered column into a typed Series of length ``n``.
+
+    Values of the expected Python type take a vectorised path; a column holding
+    anything else goes through :data:`_CHECKS` value by value, and each value
+    that fails becomes a missing cell and one problem.
+    """
+    rows_list, values_list = col if col is not None else ([], [])
+    types = set(map(type, values_list))
+    rows = np.asarray(rows_list, dtype=np.intp)
+    values = np.fromiter(values_list, dtype=object, count=len(values_list))
+    if _NoneType in types:  # missing cells are missing already: drop them
+        types.discard(_NoneType)
+        present = np.not_equal(values, None)
+        rows, values = rows[present], values[present]
     if kind is None:
-        kind = _infer(values)
-    converter = _CONVERTERS[kind]
-    return converter(path, rows, values, n, problems)
+        kind = _infer(types)
+    if kind == "unix" and types <= {int}:
+        rows, values = _seconds_to_ns(path, rows, values, problems)
+    elif kind != "object" and not types <= _FAST[kind]:
+        rows, values = _checked(path, kind, rows, values, problems)
+    return _BUILD[kind](path, rows, values, n, problems)
 
 
-def _infer(values: list[Any]) -> FieldKind | None:
-    """Kind of a field the spec does not type, from its values; None keeps them as objects."""
-    kinds = set()
-    for v in values:
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            kinds.add("bool")
-        elif isinstance(v, int):
-            kinds.add("int")
-        elif isinstance(v, float):
-            kinds.add("float")
-        elif isinstance(v, str):
-            kinds.add("str")
-        else:
-            return "object"  # type: ignore[return-value]
-        if len(kinds) > 1 and not kinds <= {"int", "float"}:
-            return "object"  # type: ignore[return-value]
-    if not kinds:
-        return "object"  # type: ignore[return-value]
-    if kinds == {"int", "float"}:
+def _infer(types: set[type]) -> FieldKind | Literal["object"]:
+    """Kind of a field the spec does not type, from the Python types of its values."""
+    if types == {bool}:
+        return "bool"
+    if types == {int}:
+        return "int"
+    if types and types <= {int, float}:
         return "float"
-    return kinds.pop()  # type: ignore[return-value]
+    if types == {str}:
+        return "str"
+    return "object"
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _to_unix(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
-    ns = np.full(n, _NAT, dtype=np.int64)
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if _is_number(v) and _MIN_S <= v <= _MAX_S:  # NaN and inf fail the comparison
-            ns[row] = v * _NS if isinstance(v, int) else round(v * 1e9)
+def _checked(
+    path: str, kind: str, rows: np.ndarray, values: np.ndarray, problems: _Problems
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slow path: coerce value by value, report and drop the ones that do not fit."""
+    check = _CHECKS[kind]
+    keep_rows, keep_values = [], []
+    for row, value in zip(rows.tolist(), values):
+        converted = check(value)
+        if converted is _BAD:
+            problems.add(row, path, value, _EXPECTED[kind])
         else:
-            problems.add(row, path, v, _EXPECTED["unix"] + " in range")
+            keep_rows.append(row)
+            keep_values.append(converted)
+    return np.asarray(keep_rows, dtype=np.intp), np.fromiter(keep_values, dtype=object, count=len(keep_values))
+
+
+_BAD = object()
+
+
+def _check_int(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]:
+        return v
+    return _BAD
+
+
+def _check_float(v: Any) -> Any:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else _BAD
+
+
+def _check_unix(v: Any) -> Any:
+    # Returns nanoseconds; NaN and inf fail the range comparison.
+    if isinstance(v, int | float) and not isinstance(v, bool) and _MIN_S <= v <= _MAX_S:
+        return v * _NS if isinstance(v, int) else round(v * 1e9)
+    return _BAD
+
+
+_CHECKS: dict[str, Any] = {
+    "unix": _check_unix,
+    "iso": lambda v: v if isinstance(v, str) else _BAD,
+    "int": _check_int,
+    "float": _check_float,
+    "bool": lambda v: v if isinstance(v, bool) else _BAD,
+    "str": lambda v: v if isinstance(v, str) else _BAD,
+    "category": lambda v: v if isinstance(v, str) else _BAD,
+    "object": lambda v: v,
+}
+# Python types each kind takes without a per-value check. Unix times take a
+# vectorised path of their own when all are ints (see _seconds_to_ns); the slow
+# path turns each into nanoseconds.
+_FAST: dict[str, set[type]] = {
+    "unix": set(),
+    "iso": {str},
+    "int": {int},
+    "float": {int, float},
+    "bool": {bool},
+    "str": {str},
+    "category": {str},
+}
+_NoneType = type(None)
+
+
+def _seconds_to_ns(
+    path: str, rows: np.ndarray, values: np.ndarray, problems: _Problems
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole unix seconds (Python ints) to int64 nanoseconds, reporting those out of range."""
+    try:
+        seconds = values.astype(np.int64)
+    except OverflowError:
+        return _checked(path, "unix", rows, values, problems)
+    ok = (seconds >= _MIN_S) & (seconds <= _MAX_S)
+    if not ok.all():
+        for row, value in zip(rows[~ok].tolist(), values[~ok]):
+            problems.add(row, path, value, _EXPECTED["unix"])
+    return rows[ok], seconds[ok] * _NS
+
+
+def _build_unix(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
+    ns = np.full(n, _NAT, dtype=np.int64)
+    ns[rows] = values.astype(np.int64)
     return pd.Series(ns.view("M8[ns]"), copy=False).dt.tz_localize("UTC")
 
 
-def _to_iso(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_iso(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     text = np.full(n, None, dtype=object)
-    good_rows = []
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if isinstance(v, str):
-            text[row] = v
-            good_rows.append(row)
-        else:
-            problems.add(row, path, v, _EXPECTED["iso"])
+    text[rows] = values
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas may warn on out-of-bounds values that coerce to NaT
         parsed = pd.to_datetime(pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce")
-    parsed = parsed.dt.as_unit("ns") if hasattr(parsed.dt, "as_unit") else parsed
-    for row in good_rows:
-        if parsed.iat[row] is pd.NaT:
-            problems.add(row, path, text[row], _EXPECTED["iso"] + " in range")
+    parsed = parsed.dt.as_unit("ns")
+    failed = rows[parsed.isna().to_numpy()[rows]]
+    for row in failed.tolist():
+        problems.add(row, path, text[row], _EXPECTED["iso"])
     return parsed
 
 
-def _to_int(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_int(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
+    try:
+        ints = values.astype(np.int64)
+    except OverflowError:  # a Python int beyond int64
+        rows, values = _checked(path, "int", rows, values, problems)
+        ints = values.astype(np.int64)
     data = np.zeros(n, dtype=np.int64)
     mask = np.ones(n, dtype=bool)
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]:
-            data[row] = v
-            mask[row] = False
-        else:
-            problems.add(row, path, v, _EXPECTED["int"])
+    data[rows] = ints
+    mask[rows] = False
     return pd.Series(pd.arrays.IntegerArray(data, mask), copy=False)
 
 
-def _to_float(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_float(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     data = np.full(n, np.nan)
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if _is_number(v):
-            data[row] = v
-        else:
-            problems.add(row, path, v, _EXPECTED["float"])
+    try:
+        data[rows] = values.astype(np.float64)
+    except OverflowError:  # an int too large for a float
+        rows, values = _checked(path, "float", rows, values, problems)
+        data[rows] = values.astype(np.float64)
     return pd.Series(data, copy=False)
 
 
-def _to_bool(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_bool(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     data = np.zeros(n, dtype=bool)
     mask = np.ones(n, dtype=bool)
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            data[row] = v
-            mask[row] = False
-        else:
-            problems.add(row, path, v, _EXPECTED["bool"])
+    data[rows] = values.astype(bool)
+    mask[rows] = False
     return pd.Series(pd.arrays.BooleanArray(data, mask), copy=False)
 
 
-def _to_str(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_str(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     data = np.full(n, None, dtype=object)
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if isinstance(v, str):
-            data[row] = v
-        else:
-            problems.add(row, path, v, _EXPECTED["str"])
+    data[rows] = values
     return pd.Series(data, dtype=_STR_DTYPE)
 
 
-def _to_category(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_category(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     known = _CATEGORIES.get(path, ())
-    data = np.full(n, None, dtype=object)
-    extra: dict[str, None] = {}
-    for row, v in zip(rows, values):
-        if v is None:
-            continue
-        if isinstance(v, str):
-            data[row] = v
-            if v not in known:
-                extra[v] = None
-        else:
-            problems.add(row, path, v, _EXPECTED["category"])
-    dtype = pd.CategoricalDtype([*known, *extra])
-    return pd.Series(pd.Categorical(data, dtype=dtype), copy=False)
+    unseen = [v for v in dict.fromkeys(values.tolist()) if v not in known]
+    codes = np.full(n, -1, dtype=np.int64)
+    categories = [*known, *unseen]
+    lookup = {c: i for i, c in enumerate(categories)}
+    codes[rows] = [lookup[v] for v in values.tolist()]
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)), copy=False)
 
 
-def _to_object(path: str, rows: list[int], values: list[Any], n: int, problems: _Problems) -> pd.Series:
+def _build_object(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:
     data = np.full(n, None, dtype=object)
-    for row, v in zip(rows, values):
-        data[row] = v
+    data[rows] = values
     return pd.Series(data, dtype=object, copy=False)
 
 
-_CONVERTERS = {
-    "unix": _to_unix,
-    "iso": _to_iso,
-    "int": _to_int,
-    "float": _to_float,
-    "bool": _to_bool,
-    "str": _to_str,
-    "category": _to_category,
-    "object": _to_object,
+_BUILD = {
+    "unix": _build_unix,
+    "iso": _build_iso,
+    "int": _build_int,
+    "float": _build_float,
+    "bool": _build_bool,
+    "str": _build_str,
+    "category": _build_category,
+    "object": _build_object,
 }
 
 

@@ -81,17 +81,22 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[str, Any]) -> None:
+    # The hot path of to_frame: exact type checks first (decoded JSON is dicts and
+    # lists), the Mapping ABC only as a fallback.
     for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if key in SECRET_KEYS and value is not None:
+        path = prefix + key
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool or value is None:
+            out[path] = REDACTED if value is not None and key in SECRET_KEYS else value
+        elif key in SECRET_KEYS:
             out[path] = REDACTED
-        elif isinstance(value, Mapping):
+        elif kind is dict or isinstance(value, Mapping):
             if value:
                 _flatten_into(out, path + SEP, value)
             else:
                 out[path] = {}
-        elif isinstance(value, list):
-            if value and all(isinstance(item, Mapping) for item in value):
+        elif kind is list:
+            if value and all(type(item) is dict or isinstance(item, Mapping) for item in value):
                 for i, item in enumerate(value):
                     if item:
                         _flatten_into(out, f"{path}{SEP}{i}{SEP}", item)

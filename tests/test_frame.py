@@ -24,6 +24,11 @@ def ts(seconds: int) -> pd.Timestamp:
     return pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
+@pytest.mark.parametrize("record", samples.ALL, ids=lambda r: r["type"])
+def test_samples_are_valid_responses(record, operation_schema_validator):
+    operation_schema_validator(record)
+
+
 def test_leading_columns_order_and_dtypes():
     df = to_frame(samples.all_samples())
     assert list(df.columns[: len(LEADING_COLUMNS)]) == list(LEADING_COLUMNS)
