@@ -266,53 +266,67 @@ def _demo(args: argparse.Namespace) -> int:
 
 def summary(frame: pd.DataFrame) -> str:
     """A readable text summary of a frame of operations: counts, durations, fine-tuning progress."""
-    lines: list[str] = []
     if frame.empty:
         return "No operations."
     counts = pd.crosstab(frame["type"], frame["status"], margins=True, margins_name="total", dropna=False)
-    counts = counts.loc[(counts["total"] > 0), counts.loc["total"] > 0]
-    lines += ["Operations by type and status", _indent(counts.to_string()), ""]
+    counts = counts.loc[counts["total"] > 0, counts.loc["total"] > 0]
+    counts.index.name = counts.columns.name = None
+    lines = ["Operations by type (rows) and status (columns)", _indent(counts.to_string()), ""]
 
-    lines.append("Durations by type (median / 90th percentile / max)")
+    lines.append("Time in queue and running, by type (median and 90th percentile)")
     rows = []
     for op_type, group in frame.groupby("type", observed=True):
+        queued, ran = group["queue_duration"].dropna(), group["run_duration"].dropna()
         rows.append(
             {
                 "type": op_type,
-                "n": len(group),
-                "queued": _stats(group["queue_duration"]),
-                "ran": _stats(group["run_duration"]),
+                "ops": len(group),
+                "queued, median": _human(queued.median()),
+                "queued, p90": _human(queued.quantile(0.9)),
+                "ran, median": _human(ran.median()),
+                "ran, p90": _human(ran.quantile(0.9)),
+                "ran, max": _human(ran.max()),
             }
         )
-    lines += [_indent(pd.DataFrame(rows).to_string(index=False)), ""]
+    table = pd.DataFrame(rows).set_index("type")
+    table.index.name = None
+    lines += [_indent(table.to_string()), ""]
 
-    ft = frame[(frame["type"] == "finetuning") & frame["status"].isin(["queued", "running"])]
-    lines.append(f"Fine-tuning jobs in flight: {len(ft)}")
-    if len(ft):
+    ft = frame[frame["type"] == "finetuning"]
+    active = ft[ft["status"].isin(["queued", "running"])]
+    lines.append(f"Fine-tuning: {len(ft)} jobs, {len(active)} queued or running")
+    if len(active):
+        trained, total = _column(active, "params.trained_steps"), _column(active, "params.total_steps")
         view = pd.DataFrame(
             {
-                "id": ft["id"].str.slice(0, 12),
-                "status": ft["status"].astype(str),
-                "model": ft.get("params.model_name", pd.Series("", index=ft.index)),
-                "steps": [
-                    "" if pd.isna(t) or pd.isna(n) else f"{t:,}/{n:,}"
-                    for t, n in zip(ft.get("params.trained_steps", [pd.NA] * len(ft)), ft.get("params.total_steps", [pd.NA] * len(ft)))
-                ],
-                "progress": ft["progress"].map(lambda p: "" if pd.isna(p) else f"{p:.0%}"),
-                "estimated finish": ft.get("params.estimated_finish", pd.Series(pd.NaT, index=ft.index)).map(
+                "id": active["id"].str.slice(0, 12),
+                "status": active["status"].astype(str),
+                "model": _column(active, "params.model_name").fillna(""),
+                "steps": [_steps(t, n) for t, n in zip(trained, total)],
+                "progress": active["progress"].map(lambda p: "" if pd.isna(p) else f"{p:.0%}"),
+                "estimated finish": _column(active, "params.estimated_finish").map(
                     lambda t: "" if pd.isna(t) else t.strftime("%H:%M UTC")
                 ),
             }
         )
         lines.append(_indent(view.to_string(index=False)))
+    failed = ft.loc[ft["status"] == "failed", "progress"].dropna()
+    if len(failed):
+        lines.append(f"  failed jobs stopped at: {', '.join(f'{p:.0%}' for p in failed.sort_values())}")
     return "\n".join(lines)
 
 
-def _stats(durations: pd.Series) -> str:
-    d = durations.dropna()
-    if d.empty:
-        return "-"
-    return " / ".join(format_duration(x.to_pytimedelta()) for x in (d.median(), d.quantile(0.9), d.max()))
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or an all-missing one if no operation had that field."""
+    return frame[name] if name in frame.columns else pd.Series(pd.NA, index=frame.index, dtype=object)
+
+
+def _steps(trained: object, total: object) -> str:
+    return "" if pd.isna(trained) or pd.isna(total) else f"{trained:,} / {total:,}"
+
+
+def _human(td: pd.Timedelta) -> str:
+    return "-" if pd.isna(td) else format_duration(td.to_pytimedelta())
 
 
 def _indent(text: str, prefix: str = "  ") -> str:

@@ -28,8 +28,10 @@ def test_demo_prints_summary_and_writes_files(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--size", "80"]) == 0
     printed = capsys.readouterr().out
     assert "Fetched 80 operations" in printed
-    assert "Operations by type and status" in printed and "finetuning" in printed
-    assert "Durations by type" in printed and "Fine-tuning jobs in flight" in printed
+    assert "Operations by type (rows) and status (columns)" in printed
+    counts = re.search(r"^  total +(\d+ +)+(\d+)$", printed, flags=re.M)
+    assert counts and counts.group(2) == "80"  # the grand total of the counts table
+    assert "Time in queue and running" in printed and re.search(r"Fine-tuning: \d+ jobs", printed)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"{t}.{f}" for t in ("operations", "sources", "destinations") for f in ("csv", "parquet"))
     ops = pd.read_parquet(out / "operations.parquet")
