@@ -17,14 +17,14 @@ __all__ = ["Operation", "STATUS_COLORS", "format_duration"]
 
 #: Colour of each status in cards and widgets (and plots, later).
 STATUS_COLORS = {
-    "queued": "#8c8c8c",
+    "queued": "#9467bd",
     "running": "#1f77b4",
     "succeeded": "#2ca02c",
     "failed": "#d62728",
     "cancelled": "#7f7f7f",
     "unknown": "#ff7f0e",
 }
-_UNSEEN_COLOR = "#9467bd"
+_UNSEEN_COLOR = "#8c564b"
 # datetime's own range, in unix seconds (years 1..9999).
 _MIN_S = -62135596800
 _MAX_S = 253402300799
