@@ -1,12 +1,14 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each creates .venv with the first Python 3.11+ it finds and installs the project into it.
+# Evaluated once (:=); pyenv shims of versions that are not installed are silenced.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+PYTHON := $(PYTHON)
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= demo-output
 
-.PHONY: demo test bench clean
+.PHONY: demo test clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "nb_ops needs Python 3.11 or newer on PATH" >&2; exit 1; }

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .client import Client
-from .errors import NbOpsError
+from .errors import AuthenticationError, ConfigError, NbOpsError
 from .frame import destinations_frame, sources_frame, to_frame
 from .operation import Operation, format_duration
 
@@ -166,11 +166,15 @@ def _fetch(args: argparse.Namespace) -> int:
         else:
             fmt, path = target
             write_frame(frame, path, fmt)
-            print(f"wrote {len(frame)} operations to {path}")
+            print(f"wrote {_plural(len(frame), 'operation')} to {path}")
     if failures:
         _fail(f"{len(failures)} of {len(ids)} operations could not be fetched")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _read_ids(path: Path) -> list[str]:
@@ -179,10 +183,13 @@ def _read_ids(path: Path) -> list[str]:
 
 
 def _fetch_all(client: Client, ids: Iterable[str]) -> tuple[list[Operation], list[tuple[str, NbOpsError]]]:
+    """Fetch each id; an error about one id is collected, one about the client (key, URL) ends the run."""
     operations, failures = [], []
     for op_id in ids:
         try:
             operations.append(client.get_operation(op_id))
+        except (ConfigError, AuthenticationError):
+            raise  # the same for every id: say it once
         except NbOpsError as exc:
             failures.append((op_id, exc))
     return operations, failures
@@ -193,6 +200,7 @@ def _short_table(frame: pd.DataFrame) -> str:
     view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M")
     view["run_duration"] = view["run_duration"].map(lambda td: "" if pd.isna(td) else format_duration(td))
     view["progress"] = view["progress"].map(lambda p: "" if pd.isna(p) else f"{p:.0%}")
+    view = view.rename(columns={"created_at": "created (UTC)", "run_duration": "ran for"})
     return view.to_string(index=False)
 
 
@@ -299,7 +307,7 @@ def summary(frame: pd.DataFrame) -> str:
         trained, total = _column(active, "params.trained_steps"), _column(active, "params.total_steps")
         view = pd.DataFrame(
             {
-                "id": active["id"].str.slice(0, 12),
+                "id": active["id"],
                 "status": active["status"].astype(str),
                 "model": _column(active, "params.model_name").fillna(""),
                 "steps": [_steps(t, n) for t, n in zip(trained, total)],

@@ -185,7 +185,7 @@ class Client:
             ) from exc
         except requests.RequestException as exc:
             raise TransportError(
-                f"Could not reach {self.base_url} for operation {operation_id!r}: {type(exc).__name__}",
+                f"Could not reach {self.base_url} for operation {operation_id!r}: {_reason(exc)}",
                 operation_id=operation_id,
             ) from exc
         logger.debug(
@@ -321,6 +321,26 @@ def _resolve_timeout(timeout: Any) -> tuple[float, float]:
     if not all(t > 0 for t in pair):
         raise ConfigError(f"timeouts must be positive, got {timeout!r}")
     return pair
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A short cause for a transport failure: "Connection refused", "SSL error: …", not a pool repr."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        detail = re.search(r"SSLError\((?:\d+, )?'?([^'\")]+)", text)
+        return "TLS/SSL error" + (f": {detail.group(1)}" if detail else "")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "proxy error"
+    match = _ERRNO.search(text)
+    if match:
+        return match.group(1).strip()
+    for known in ("Connection aborted", "RemoteDisconnected", "Connection reset", "IncompleteRead"):
+        if known in text:
+            return known
+    return type(exc).__name__
 
 
 def _detail(response: requests.Response) -> Any:

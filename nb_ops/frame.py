@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataWarning
-from .records import dataset_rows, flatten
+from .records import SEP, dataset_rows, flatten
 from .spec import STATUSES, TERMINAL_STATUSES, TYPES, FieldKind, field_kind
 
 __all__ = [
@@ -109,6 +109,13 @@ class _Gatherer:
                 else:
                     col[0].extend(rows)
                     col[1].extend(values)
+        # A field that is null in some records and an object in others (``params.method``,
+        # ``src.0.mapping``) lives on in its children's columns; an all-null parent column
+        # beside them says nothing more.
+        parents = {path[:i] for path in columns for i, ch in enumerate(path) if ch == SEP}
+        for path in parents & columns.keys():
+            if all(v is None for v in columns[path][1]):
+                del columns[path]
         return columns
 
 

@@ -135,6 +135,7 @@ def test_connection_refused_is_a_transport_error():
         client.get_operation("abc")
     assert "secret-key-123" not in str(info.value)
     assert isinstance(info.value, ConnectionError)
+    assert str(info.value).endswith("Connection refused")
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,10 @@ def test_nested_fields_flatten_with_dots_and_integer_dtypes():
     assert ft["params.integrations.0.wandb.tags"] == ["a", "b"]
     # Missing integers are <NA>, not float NaN.
     assert df["params.trained_steps"].isna().sum() == 5
-    # Empty src/dst lists add no column of their own.
+    # Empty src/dst lists add no column of their own, nor does a parent that is null here, an object there.
     assert "src" not in df.columns and "dst" not in df.columns
+    assert "src.0.mapping" not in df.columns and "src.0.mapping.messages.name" in df.columns
+    assert df["params.hyperparameters"].isna().all()  # null everywhere, no children: kept
 
 
 def test_column_groups_are_ordered_params_src_dst_then_unknown():
