@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _fail(f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc))
         return EXIT_ERROR
+    except UnicodeDecodeError:
+        _fail("the ids file is not UTF-8 text")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -158,7 +161,7 @@ def _fetch(args: argparse.Namespace) -> int:
     with Client() as client:
         operations, failures = _fetch_all(client, ids)
     for op_id, exc in failures:
-        print(f"nb-ops: {op_id}: {exc}", file=sys.stderr)
+        print(f"nb-ops: {op_id!r}: {exc}", file=sys.stderr)
     if operations:
         frame = to_frame(operations)
         if target is None:
@@ -251,7 +254,7 @@ def _demo(args: argparse.Namespace) -> int:
         took = time.perf_counter() - started
     print(f"Fetched {len(operations)} operations from {sim.base_url} in {took:.2f} s.")
     for op_id, exc in failures:
-        print(f"  could not fetch {op_id}: {exc}", file=sys.stderr)
+        print(f"  could not fetch {op_id!r}: {exc}", file=sys.stderr)
 
     frame = to_frame(operations)
     sources, destinations = sources_frame(operations), destinations_frame(operations)

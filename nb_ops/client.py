@@ -9,7 +9,6 @@ message and log record.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 
 from .errors import (
     APIError,
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait for a TCP connection, whatever the read timeout.
 MAX_CONNECT_TIMEOUT = 10.0
+#: Longest timeout accepted (a day): beyond it a request would simply never end.
+MAX_TIMEOUT = 86_400.0
 _EXCERPT = 200
 # Characters a bearer token may hold (RFC 6750 b64token); anything else cannot go in a header.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -108,12 +110,16 @@ class Client:
         self._api_key = key or None
         self.base_url = _resolve_base_url(base_url if base_url is not None else os.environ.get(BASE_URL_ENV))
         self.timeout = _resolve_timeout(timeout)
+        # Loopback is plain http: never let an HTTP(S)_PROXY from the environment relay the key
+        # in the clear. (For https, a proxy only tunnels the encrypted stream, so it may stay.)
+        self._trust_env = not _is_loopback(urllib3.util.parse_url(self.base_url).host or "")
         self._session = self._new_session()
 
     def _new_session(self) -> requests.Session:
         from . import __version__
 
         session = requests.Session()
+        session.trust_env = self._trust_env
         session.headers["User-Agent"] = _USER_AGENT.format(version=__version__, requests=requests.__version__)
         session.headers["Accept"] = "application/json"
         if self._api_key:
@@ -191,23 +197,30 @@ class Client:
         logger.debug(
             "GET operation %s -> %s in %.3f s", operation_id, response.status_code, time.perf_counter() - started
         )
-        return Operation(self._parse(response, operation_id))
+        data = self._parse(response, operation_id)
+        try:
+            return Operation(data)
+        except ValueError as exc:  # nested too deeply to be an operation
+            raise APIError(
+                f"Operation {operation_id!r}: {exc}", status_code=response.status_code, operation_id=operation_id
+            ) from None
 
     def _parse(self, response: requests.Response, operation_id: str) -> dict[str, Any]:
         if response.status_code >= 400:
             raise self._error_for(response, operation_id)
         try:
             data = response.json()
-        except (ValueError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise APIError(
                 f"Operation {operation_id!r}: the API answered HTTP {response.status_code} with a body that is not JSON",
                 status_code=response.status_code,
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
             ) from exc
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            what = "an object without an id" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
             raise APIError(
-                f"Operation {operation_id!r}: the API answered with a JSON {type(data).__name__}, not an operation",
+                f"Operation {operation_id!r}: the API answered with {what}, not an operation",
                 status_code=response.status_code,
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
@@ -228,7 +241,7 @@ class Client:
         if status == 404:
             return OperationNotFound(f"Operation {operation_id!r} not found (HTTP 404)", **common)
         if status == 422:
-            reason = self._scrub(_first_msg(detail))
+            reason = self._scrub(" ".join(_first_msg(detail).split()))[:_EXCERPT]
             return ValidationError(
                 f"The API refused operation id {operation_id!r} (HTTP 422){': ' + reason if reason else ''}",
                 detail=self._scrub_obj(detail),
@@ -236,7 +249,7 @@ class Client:
             )
         if status == 429:
             return RateLimited(f"Rate limited by the API (HTTP 429) fetching operation {operation_id!r}", **common)
-        reason = response.reason or ""
+        reason = self._scrub(" ".join((response.reason or "").split()))[:_EXCERPT]
         return APIError(
             f"HTTP {status} {reason} fetching operation {operation_id!r}".replace("  ", " ")
             + (f": {excerpt}" if excerpt else ""),
@@ -244,12 +257,17 @@ class Client:
         )
 
     def _excerpt(self, response: requests.Response) -> str:
-        text = response.text[:_EXCERPT] if response.content else ""
-        return self._scrub(" ".join(text.split()))
+        # Scrub a window longer than the excerpt, then cut: a key straddling the cut is caught whole.
+        window = response.text[: _EXCERPT + 2 * len(self._api_key or "")] if response.content else ""
+        return self._scrub(" ".join(window.split()))[:_EXCERPT]
 
     def _scrub(self, text: str) -> str:
-        """Remove the key from text a server sent back, in case it echoes it."""
-        return text.replace(self._api_key, "***") if self._api_key and text else text
+        """Remove the key from text a server sent back, in case it echoes it (also JSON-escaped)."""
+        if not self._api_key or not text:
+            return text
+        for form in {self._api_key, self._api_key.replace("/", "\\/")}:
+            text = text.replace(form, "***")
+        return text
 
     def _scrub_obj(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -279,17 +297,45 @@ def check_operation_id(operation_id: Any) -> None:
         raise InvalidOperationId(
             f"operation id {operation_id!r} has leading or trailing whitespace; strip it first", operation_id
         )
+    if operation_id in (".", ".."):
+        # Percent-encoding leaves dots alone and URL normalisation would climb out of /v1/operations/.
+        raise InvalidOperationId(f"operation id {operation_id!r} is a relative path, not an id", operation_id)
+    try:
+        operation_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidOperationId(
+            f"operation id {operation_id!r:.60} holds characters that are not valid text (lone surrogates)",
+            operation_id,
+        ) from None
 
 
-def _resolve_base_url(value: str | None) -> str:
+def _resolve_base_url(value: Any) -> str:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"base_url must be a string URL, got {type(value).__name__}")
     url = (value or DEFAULT_BASE_URL).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}")
-    if parts.username or parts.password:
+    example = f"an http(s) URL such as {DEFAULT_BASE_URL!r}"
+    if any(ch in url for ch in "\\ \t\r\n") or not url.isprintable():
+        raise ConfigError(f"base_url must be {example}, without spaces, backslashes or control characters")
+    try:
+        parts = urlsplit(url)
+        # The host as the connection will see it (urllib3's parser, which requests uses),
+        # must be the host this check sees.
+        host = urllib3.util.parse_url(url).host
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except (ValueError, urllib3.exceptions.LocationParseError):
+        raise ConfigError(f"base_url must be {example}, got {url!r:.100}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not host:
+        raise ConfigError(f"base_url must be {example}, got {url!r:.100}")
+    if host.strip("[]").lower() != parts.hostname.lower():
+        raise ConfigError(f"base_url {url!r:.100} is ambiguous about its host; write it plainly")
+    if parts.username is not None or parts.password is not None:
         raise ConfigError("base_url must not hold credentials; pass the key as api_key= or NEBIUS_API_KEY")
     if parts.query or parts.fragment:
-        raise ConfigError(f"base_url must not have a query or fragment, got {url!r}")
+        raise ConfigError(f"base_url must not have a query or fragment, got {url!r:.100}")
+    try:
+        parts.hostname.encode("idna")  # labels of at most 63 characters, a valid name
+    except UnicodeError:
+        raise ConfigError(f"base_url has an invalid host name: {parts.hostname!r:.100}") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             f"Refusing to send the API key over plain http to {parts.hostname!r}: use https:// "
@@ -299,7 +345,9 @@ def _resolve_base_url(value: str | None) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """``localhost`` or a loopback IP literal; other names could resolve anywhere."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -309,17 +357,18 @@ def _is_loopback(host: str) -> bool:
 
 def _resolve_timeout(timeout: Any) -> tuple[float, float]:
     if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        pair = (min(float(timeout), MAX_CONNECT_TIMEOUT), float(timeout))
+        seconds = float(timeout) if abs(timeout) < MAX_TIMEOUT * 2 else float("inf")
+        pair = (min(seconds, MAX_CONNECT_TIMEOUT), seconds)
     elif (
         isinstance(timeout, tuple)
         and len(timeout) == 2
         and all(isinstance(t, int | float) and not isinstance(t, bool) for t in timeout)
     ):
-        pair = (float(timeout[0]), float(timeout[1]))
+        pair = tuple(float(t) if abs(t) < MAX_TIMEOUT * 2 else float("inf") for t in timeout)  # type: ignore[assignment]
     else:
         raise ConfigError(f"timeout must be seconds or a (connect, read) pair, got {timeout!r}")
-    if not all(t > 0 for t in pair):
-        raise ConfigError(f"timeouts must be positive, got {timeout!r}")
+    if not all(0 < t <= MAX_TIMEOUT for t in pair):
+        raise ConfigError(f"timeouts must be positive seconds, at most {MAX_TIMEOUT:g}, got {timeout!r:.60}")
     return pair
 
 
@@ -352,8 +401,9 @@ def _detail(response: requests.Response) -> Any:
 
 
 def _first_msg(detail: Any) -> str:
+    """The server's first reason, uncut (the caller scrubs, then cuts)."""
     if isinstance(detail, str):
-        return detail[:_EXCERPT]
+        return detail
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        return str(detail[0].get("msg", ""))[:_EXCERPT]
+        return str(detail[0].get("msg", ""))
     return ""

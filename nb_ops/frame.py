@@ -12,6 +12,8 @@ rest of the frame is untouched.
 from __future__ import annotations
 
 import math
+import numbers
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataWarning
-from .records import SEP, dataset_rows, flatten
+from .records import SEP, dataset_rows, flatten, redact
 from .spec import STATUSES, TERMINAL_STATUSES, TYPES, FieldKind, field_kind
 
 __all__ = [
@@ -137,7 +139,7 @@ class _Problems:
 
     def warn(self, stacklevel: int) -> None:
         for row, path, value, expected, who in self.items:
-            shown = repr(value)
+            shown = value if isinstance(value, _Text) else repr(redact(value))  # a bad value may hold a secret
             if len(shown) > 60:
                 shown = shown[:57] + "..."
             if who is None:
@@ -199,12 +201,13 @@ def to_frame(records: Records) -> pd.DataFrame:
     gatherer = _Gatherer()
     ids: list[Any] = []
     problems = _Problems(ids)
-    for record in _iter_records(records, problems):
-        flat = flatten(record) if record is not None else {}
+    for row, record in enumerate(_iter_records(records, problems)):
+        flat = _flatten_or_report(row, record, problems)
         ids.append(flat.get("id"))
         gatherer.add(flat)
     n = gatherer.n
     columns = gatherer.columns()
+    _report_objects_in_typed_fields(columns, problems)
 
     lead = {
         path: _convert(path, columns.pop(path, None), n, field_kind(path), problems)
@@ -215,9 +218,9 @@ def to_frame(records: Records) -> pd.DataFrame:
     rest = {path: _convert(path, columns.pop(path), n, field_kind(path), problems) for path in _order(columns)}
 
     status = lead["status"]
-    lead["queue_duration"] = lead["in_progress_at"] - lead["created_at"]
-    lead["run_duration"] = lead["finished_at"] - lead["in_progress_at"]
-    lead["total_duration"] = lead["finished_at"] - lead["created_at"]
+    lead["queue_duration"] = _duration("queue_duration", lead["in_progress_at"], lead["created_at"], problems)
+    lead["run_duration"] = _duration("run_duration", lead["finished_at"], lead["in_progress_at"], problems)
+    lead["total_duration"] = _duration("total_duration", lead["finished_at"], lead["created_at"], problems)
     lead["progress"] = _progress(rest.get("params.trained_steps"), rest.get("params.total_steps"), status, n)
     lead["is_terminal"] = status.isin(TERMINAL_STATUSES).astype(bool)
     data = {path: lead[path] for path in LEADING_COLUMNS}
@@ -290,7 +293,12 @@ def _datasets_frame(records: Records, side: str) -> tuple[pd.DataFrame, _Problem
         for position, item in enumerate(items or ()):
             if not isinstance(item, Mapping):
                 problems.add(i, f"{side}.{position}", item, "a dataset (a mapping)", who=who)
-        for row in dataset_rows(record, side):
+        try:
+            rows = dataset_rows(record, side)
+        except RecursionError:
+            problems.add(i, side, _Text("nested too deeply"), "a list of datasets", who=who)
+            continue
+        for row in rows:
             ids.append(row["operation_id"])
             gatherer.add(row)
     n = gatherer.n
@@ -313,6 +321,20 @@ def _dataset_kind(side: str, path: str) -> FieldKind | None:
     if path == "role":
         return "str"
     return field_kind(f"{side}.0.{path}")
+
+
+def _flatten_or_report(row: int, record: Mapping[str, Any] | None, problems: _Problems) -> dict[str, Any]:
+    if record is None:
+        return {}
+    try:
+        return flatten(record, reserved=_DERIVED)
+    except RecursionError:
+        problems.add(row, "<record>", _Text("nested too deeply"), "an operation", who=f"record {row}")
+        return {}
+
+
+class _Text(str):
+    """A description to show in a warning as it is, instead of a value's repr."""
 
 
 def _iter_records(records: Records, problems: _Problems) -> Iterable[Mapping[str, Any] | None]:
@@ -341,7 +363,7 @@ def _order(columns: Mapping[str, Any]) -> list[str]:
         position = 0
         if group in (1, 2):
             pos = rest.partition(".")[0]
-            position = int(pos) if pos.isdigit() else -1
+            position = int(pos) if pos.isascii() and pos.isdigit() else -1
         return group, position, seen
 
     return [path for _, path in sorted(enumerate(columns), key=key)]
@@ -406,27 +428,40 @@ _BAD = object()
 
 
 def _check_int(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]:
-        return v
+    if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
+        v = int(v) if math.isfinite(v) and float(v).is_integer() else _BAD
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]:
+        return int(v)
     return _BAD
 
 
 def _check_float(v: Any) -> Any:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else _BAD
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:  # an int beyond float's range
+            return _BAD
+    return _BAD
 
 
 def _check_unix(v: Any) -> Any:
     # Returns nanoseconds; NaN and inf fail the range comparison.
-    if isinstance(v, int | float) and not isinstance(v, bool) and _MIN_S <= v <= _MAX_S:
-        return v * _NS if isinstance(v, int) else round(v * 1e9)
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and _MIN_S <= v <= _MAX_S:
+        return int(v) * _NS if isinstance(v, numbers.Integral) else round(float(v) * 1e9)
     return _BAD
+
+
+def _check_iso(v: Any) -> Any:
+    # pandas would also read "now" and "today"; a date-time starts with its year.
+    return v if isinstance(v, str) and _ISO_START.match(v) else _BAD
+
+
+_ISO_START = re.compile(r"\s*[+-]?\d{4}")
 
 
 _CHECKS: dict[str, Any] = {
     "unix": _check_unix,
-    "iso": lambda v: v if isinstance(v, str) else _BAD,
+    "iso": _check_iso,
     "int": _check_int,
     "float": _check_float,
     "bool": lambda v: v if isinstance(v, bool) else _BAD,
@@ -439,7 +474,7 @@ _CHECKS: dict[str, Any] = {
 # path turns each into nanoseconds.
 _FAST: dict[str, set[type]] = {
     "unix": set(),
-    "iso": {str},
+    "iso": set(),  # always checked: see _check_iso
     "int": {int},
     "float": {int, float},
     "bool": {bool},
@@ -474,13 +509,50 @@ def _build_iso(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems
     text = np.full(n, None, dtype=object)
     text[rows] = values
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas may warn on out-of-bounds values that coerce to NaT
+        warnings.simplefilter("ignore")  # pandas may warn on values it coerces to NaT
         parsed = pd.to_datetime(pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce")
-    parsed = parsed.dt.as_unit("ns")
+    # pandas 3 parses at the resolution the text needs, so a year like 9999 parses;
+    # datetime64[ns] ends in 2262: such values are out of range here.
+    in_range = parsed.isna() | ((parsed >= _MIN_TS) & (parsed <= _MAX_TS))
+    parsed = parsed.where(in_range).dt.as_unit("ns")
     failed = rows[parsed.isna().to_numpy()[rows]]
     for row in failed.tolist():
         problems.add(row, path, text[row], _EXPECTED["iso"])
     return parsed
+
+
+_MIN_TS = pd.Timestamp.min.tz_localize("UTC")
+_MAX_TS = pd.Timestamp.max.tz_localize("UTC")
+
+
+def _duration(name: str, end: pd.Series, start: pd.Series, problems: _Problems) -> pd.Series:
+    """``end - start`` as timedelta64[ns]; NaT where either is missing or the span overflows (> 292 years)."""
+    e, b = end.to_numpy(dtype="M8[ns]").view(np.int64), start.to_numpy(dtype="M8[ns]").view(np.int64)
+    known = (e != _NAT) & (b != _NAT)
+    with np.errstate(over="ignore"):
+        diff = e - b
+    # Subtraction overflowed where the float estimate leaves int64's range.
+    overflow = known & (np.abs(e.astype(np.float64) - b.astype(np.float64)) >= 2.0**63 - 1024)
+    for row in np.flatnonzero(overflow).tolist():
+        problems.add(row, name, _Text(f"{start.iat[row]} to {end.iat[row]}"), "a span within 292 years")
+    diff[~known | overflow] = _NAT
+    return pd.Series(diff.view("m8[ns]"), copy=False)
+
+
+def _report_objects_in_typed_fields(columns: Mapping[str, tuple[list[int], list[Any]]], problems: _Problems) -> None:
+    """An object where the spec has a scalar (``"status": {...}``) flattens to child columns,
+    which are kept; the operation still gets a warning for the field it lacks."""
+    seen: set[tuple[int, str]] = set()
+    for path, (rows, _) in columns.items():
+        head = path
+        while SEP in head:
+            head = head.rsplit(SEP, 1)[0]
+            if field_kind(head) is not None:
+                for row in rows:
+                    if (row, head) not in seen:
+                        seen.add((row, head))
+                        problems.add(row, head, _Text("an object or list"), _EXPECTED[field_kind(head)])  # type: ignore[index]
+                break
 
 
 def _build_int(path: str, rows: np.ndarray, values: np.ndarray, n: int, problems: _Problems) -> pd.Series:

@@ -62,7 +62,10 @@ class Operation(Mapping[str, Any]):
         if isinstance(data, Operation):
             self._data: dict[str, Any] = data._data
         elif isinstance(data, Mapping):
-            self._data = redact(data)
+            try:
+                self._data = redact(data)
+            except RecursionError:
+                raise ValueError("Operation: the record is nested too deeply to be an operation") from None
         else:
             raise TypeError(f"Operation expects a mapping (one decoded response), got {type(data).__name__}")
 
@@ -81,6 +84,9 @@ class Operation(Mapping[str, Any]):
         if name != "_data" or hasattr(self, "_data"):
             raise AttributeError("Operation is read-only")
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Operation is read-only")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Operation, (self._data,))
@@ -164,30 +170,46 @@ class Operation(Mapping[str, Any]):
         """``trained_steps / total_steps``; 1.0 if succeeded without step counts; else None."""
         trained, total = self.trained_steps, self.total_steps
         if trained is not None and total is not None and total > 0:
-            return trained / total
+            try:
+                return trained / total
+            except OverflowError:  # absurd step counts: no meaningful fraction
+                return None
         return 1.0 if self.status == "succeeded" else None
 
     def _time(self, field: str, value: Any) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool) and _MIN_S <= value <= _MAX_S:
-            return datetime.fromtimestamp(value, tz=UTC)
+            try:
+                return datetime.fromtimestamp(value, tz=UTC)
+            except (OverflowError, OSError, ValueError):  # the platform's range can be narrower
+                pass
         warnings.warn(
-            f"operation {self.id!r}: field {field!r} is {value!r:.60}, not unix seconds in range; read as None",
+            f"operation {self.id!r}: field {field!r} is {redact(value)!r:.60}, not unix seconds in range; read as None",
             DataWarning,
             stacklevel=3,
         )
         return None
 
-    # Display
+    # Display: never warns (a bad field shows as missing); the properties do, when asked.
     def __repr__(self) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return self._repr()
+
+    def _repr_html_(self) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return self._html()
+
+    def _repr(self) -> str:
         parts = [f"id={self.id!r}", f"type={self.type!r}", f"status={self.status!r}"]
         progress = self.progress
         if progress is not None and self.status != "succeeded":
             parts.append(f"progress={progress:.0%}")
         return f"Operation({', '.join(parts)})"
 
-    def _repr_html_(self) -> str:
+    def _html(self) -> str:
         status = self.status or "?"
         color = STATUS_COLORS.get(status, _UNSEEN_COLOR)
         esc = html.escape

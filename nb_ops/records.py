@@ -6,10 +6,10 @@ These functions never touch the network and never mutate their input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
-from .spec import OBJECT_LIST_FIELDS, REDACTED, SECRET_KEYS
+from .spec import OBJECT_LIST_FIELDS, REDACTED, is_secret_key
 
 __all__ = ["redact", "flatten", "dataset_rows", "SEP"]
 
@@ -20,9 +20,12 @@ SEP = "."
 def redact(value: Any) -> Any:
     """Return a deep copy of ``value`` with every write-only secret replaced by ``"***"``.
 
-    A secret is the value of any key named in :data:`nb_ops.spec.SECRET_KEYS`
-    (``token``, ``api_key``, ``api_token``, ``password`` …), at any depth.
-    ``None`` stays ``None``: knowing that no secret was set reveals nothing.
+    A secret is the value of any key that :func:`nb_ops.spec.is_secret_key`
+    names (``token``, ``api_key``, ``api_token``, ``password`` …), at any
+    depth. ``None`` stays ``None``: knowing that no secret was set reveals
+    nothing. The copy is plain JSON-like data: mappings become dicts, other
+    collections (tuples, sets …) lists, so nothing in it is shared with
+    ``value`` or can change later.
 
     Parameters
     ----------
@@ -34,22 +37,36 @@ def redact(value: Any) -> Any:
     Any
         A new structure of plain dicts and lists; scalars are shared.
 
+    Raises
+    ------
+    RecursionError
+        If ``value`` is nested deeper than the interpreter's recursion limit.
+
     Examples
     --------
     >>> redact({"params": {"from_checkpoint": {"repo": "a/b", "token": "hf_x"}}})
     {'params': {'from_checkpoint': {'repo': 'a/b', 'token': '***'}}}
     """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, Mapping):
-        return {
-            k: (REDACTED if k in SECRET_KEYS and v is not None else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
+        return {k: (REDACTED if v is not None and is_secret_key(k) else redact(v)) for k, v in value.items()}
+    if _is_collection(value):
         return [redact(v) for v in value]
+    if isinstance(value, bytearray):
+        return bytes(value)
     return value
 
 
-def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
+def _is_collection(value: Any) -> bool:
+    """A list, tuple, set or other sized iterable that is not text or bytes."""
+    return isinstance(value, list | tuple | Set) or (
+        isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+    )
+
+
+def flatten(record: Mapping[str, Any], reserved: Collection[str] = ()) -> dict[str, Any]:
     """Flatten one record to ``{dotted.path: value}``, redacting secrets on the way.
 
     Nested objects become dotted paths (``params.method.supervised.hyperparameters.lora``);
@@ -60,42 +77,62 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     ``params.integrations``: lists of objects that have no position to expand.
     Key order follows the record.
 
+    A path that is already taken (a literal key ``"src.0.id"`` beside a
+    ``src`` list) or is in ``reserved`` gets a trailing ``_``, so no value
+    overwrites another. Keys that are not strings are written with ``str()``.
+
     Parameters
     ----------
     record : Mapping
         One decoded operation response.
+    reserved : collection of str, optional
+        Paths the caller uses for columns of its own.
 
     Returns
     -------
     dict
         A new flat dict; list values are copies.
 
+    Raises
+    ------
+    RecursionError
+        If ``record`` is nested deeper than the interpreter's recursion limit.
+
     Examples
     --------
     >>> flatten({"id": "a", "src": [{"id": "d", "version": None}], "params": {"tags": ["x"]}})
     {'id': 'a', 'src.0.id': 'd', 'src.0.version': None, 'params.tags': ['x']}
     """
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict.fromkeys(reserved, _TAKEN) if reserved else {}
     _flatten_into(out, "", record)
+    if reserved:
+        for path in reserved:
+            if out[path] is _TAKEN:
+                del out[path]
     return out
 
 
-def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[str, Any]) -> None:
-    # The hot path of to_frame: exact type checks first (decoded JSON is dicts and
-    # lists), the Mapping ABC only as a fallback.
+_TAKEN = object()
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[Any, Any]) -> None:
+    # The hot path of to_frame: exact type checks first (decoded JSON is dicts,
+    # lists and scalars), the ABCs only as a fallback.
     for key, value in obj.items():
-        path = prefix + key
+        path = prefix + key if type(key) is str else prefix + str(key)
+        if path in out:
+            path = _free(out, path)
         kind = type(value)
         if kind is str or kind is int or kind is float or kind is bool or value is None:
-            out[path] = REDACTED if value is not None and key in SECRET_KEYS else value
-        elif key in SECRET_KEYS:
+            out[path] = REDACTED if value is not None and is_secret_key(key) else value
+        elif is_secret_key(key):
             out[path] = REDACTED
         elif kind is dict or isinstance(value, Mapping):
             if value:
                 _flatten_into(out, path + SEP, value)
             else:
                 out[path] = {}
-        elif kind is list:
+        elif kind is list or kind is tuple or _is_collection(value):
             if value and all(type(item) is dict or isinstance(item, Mapping) for item in value):
                 for i, item in enumerate(value):
                     if item:
@@ -107,7 +144,13 @@ def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[str, Any]) -> N
             else:
                 out[path] = redact(value)
         else:
-            out[path] = value
+            out[path] = redact(value)
+
+
+def _free(out: dict[str, Any], path: str) -> str:
+    while path in out:
+        path += "_"
+    return path
 
 
 def dataset_rows(record: Mapping[str, Any], side: str) -> list[dict[str, Any]]:
@@ -144,6 +187,7 @@ def dataset_rows(record: Mapping[str, Any], side: str) -> list[dict[str, Any]]:
             "dataset_id": dataset_id,
             "version": version,
         }
-        row.update(flat)
+        for path, value in flat.items():
+            row[_free(row, path)] = value  # an item's own "operation_id" must not overwrite ours
         rows.append(row)
     return rows

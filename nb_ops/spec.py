@@ -43,13 +43,34 @@ OBJECT_LIST_FIELDS: Final = frozenset({"src", "dst", "params.integrations"})
 
 #: Replacement written where a secret was.
 REDACTED: Final = "***"
-#: Keys whose values are write-only secrets (``from_checkpoint.token``, the
-#: integrations' ``api_key`` / ``password`` / ``api_token``). They are
-#: redacted wherever they appear in a record, so a secret under an unforeseen
-#: parent is caught too.
+#: Keys whose values are write-only secrets in the spec (``from_checkpoint.token``,
+#: the integrations' ``api_key`` / ``password`` / ``api_token``), plus common
+#: names of the same kind. :func:`is_secret_key` also catches variants.
 SECRET_KEYS: Final = frozenset(
-    {"token", "api_key", "api_token", "password", "access_token", "secret", "client_secret"}
+    {"token", "api_key", "api_token", "password", "access_token", "secret", "client_secret", "authorization"}
 )
+# Name endings that mark a secret whatever comes before (refresh_token, hf_api_key, db_password).
+_SECRET_ENDINGS: Final = ("token", "password", "secret", "api_key", "apikey", "private_key", "credentials")
+_secret_cache: dict[object, bool] = {}
+
+
+def is_secret_key(key: object) -> bool:
+    """True if values under this key are redacted: a name in :data:`SECRET_KEYS`, or one that
+    ends like a secret (``refresh_token``, ``DB_PASSWORD``), case-insensitively.
+
+    ``max_tokens`` and ``trained_tokens`` are not secrets (they end in *tokens*).
+
+    >>> is_secret_key("api_token"), is_secret_key("Refresh_Token"), is_secret_key("max_tokens")
+    (True, True, False)
+    """
+    known = _secret_cache.get(key)
+    if known is None:
+        name = key.lower() if isinstance(key, str) else ""
+        known = name in SECRET_KEYS or name.endswith(_SECRET_ENDINGS)
+        if len(_secret_cache) < 100_000:  # field names are few; never grow without bound
+            _secret_cache[key] = known
+    return known
+
 
 FieldKind = Literal["unix", "iso", "int", "float", "bool", "str", "category"]
 

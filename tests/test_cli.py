@@ -142,3 +142,11 @@ def test_console_script_serve_then_fetch(tmp_path):
         server.send_signal(signal.SIGINT)
         rest, _ = server.communicate(timeout=20)
     assert server.returncode == 0 and "stopped" in rest
+
+
+def test_ids_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    ids = tmp_path / "ids.bin"
+    ids.write_bytes(b"\xff\xfe\x00abc\n")
+    assert main(["fetch", "--ids-file", str(ids)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "nb-ops: error: the ids file is not UTF-8 text"

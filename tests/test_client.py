@@ -248,3 +248,61 @@ def test_client_context_manager_closes(sim):
         assert client.get_operation(sim.operation_ids[0]).id == sim.operation_ids[0]
     # A closed client reconnects on demand.
     assert client.get_operation(sim.operation_ids[0]).id == sim.operation_ids[0]
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.2\\.localhost", "http://[::1", "https://" + "a" * 70 + ".com",
+                                 "http://a.localhost:8000", "http://127.0.0.1:99999", " http://x y"])
+def test_tricky_base_urls_are_refused(url):
+    with pytest.raises(ConfigError):
+        Client(api_key="k", base_url=url)
+
+
+def test_base_url_must_be_a_string():
+    with pytest.raises(ConfigError, match="string"):
+        Client(api_key="k", base_url=5)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 1e300, 10**400, (1, float("inf"))])
+def test_unbounded_timeouts_refused(timeout):
+    with pytest.raises(ConfigError):
+        Client(api_key="k", timeout=timeout)
+
+
+@pytest.mark.parametrize("bad", [".", "..", "\ud800"])
+def test_dot_segments_and_lone_surrogates_refused(bad):
+    with pytest.raises(InvalidOperationId):
+        Client(api_key="k").get_operation(bad)
+
+
+def test_loopback_ignores_proxy_settings(sim, monkeypatch):
+    # A proxy from the environment would receive the key in the clear over plain http.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_free_port()}")  # nothing listens: using it would fail
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert sim.client().get_operation(sim.operation_ids[0]).id == sim.operation_ids[0]
+
+
+@pytest.mark.parametrize("prefix", [0, 185, 190, 199])
+def test_echoed_key_is_scrubbed_even_across_the_cut(canned, prefix):
+    canned.canned = (500, "text/plain", b"x" * prefix + b"KEY-123-LONGER-SECRET" + b"y" * 50)
+    client = Client(api_key="KEY-123-LONGER-SECRET", base_url=f"http://127.0.0.1:{canned.server_port}")
+    with pytest.raises(APIError) as info:
+        client.get_operation("abc")
+    assert "KEY-123" not in str(info.value) + info.value.body_excerpt
+
+
+def test_slash_key_escaped_in_json_is_scrubbed(canned):
+    canned.canned = (500, "application/json", b'{"detail": "bad key abc\\/def"}')
+    client = Client(api_key="abc/def", base_url=f"http://127.0.0.1:{canned.server_port}")
+    with pytest.raises(APIError) as info:
+        client.get_operation("x")
+    assert "abc\\/def" not in info.value.body_excerpt and "abc/def" not in str(info.value)
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"detail": "ok"}', b"[" * 100_000 + b"]" * 100_000])
+def test_bodies_that_are_not_operations(canned, body):
+    canned.canned = (200, "application/json", body)
+    client = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}")
+    with pytest.raises(APIError):
+        client.get_operation("x")

@@ -331,3 +331,99 @@ def test_public_surface():
     ]
     for name in nb_ops.__all__:
         assert hasattr(nb_ops, name)
+
+
+# --- bad input found by trying to break it: each costs one cell (or one record), never the frame ---
+
+OK = {"id": "b", "type": "yql", "status": "running", "created_at": 1_700_000_000}
+
+
+@pytest.mark.parametrize(
+    ("record", "column"),
+    [
+        ({"id": "a", "params": {"start_datetime": "9999-12-31T23:59:59Z"}}, "params.start_datetime"),
+        ({"id": "a", "params": {"start_datetime": "1500-01-01T00:00:00Z"}}, "params.start_datetime"),
+        ({"id": "a", "params": {"end_datetime": "now"}}, "params.end_datetime"),
+        ({"id": "a", "params": {"end_datetime": "today"}}, "params.end_datetime"),
+        ({"id": "a", "params": {"hyperparameters": {"learning_rate": 10**400}}}, "params.hyperparameters.learning_rate"),
+        ({"id": "a", "status": {"x": 1}}, "status"),
+        ({"id": "a", "created_at": {"seconds": 5}}, "created_at"),
+    ],
+)
+def test_one_bad_value_one_missing_cell_one_warning(record, column):
+    with pytest.warns(DataWarning) as caught:
+        df = to_frame([record, OK])
+    assert len(caught) == 1 and "'a'" in str(caught[0].message) and column in str(caught[0].message)
+    assert pd.isna(df.loc[0, column]) and df.loc[1, "id"] == "b"
+    assert df.loc[1, "created_at"] == ts(1_700_000_000)
+
+
+def test_a_span_too_long_for_timedelta_is_missing_not_an_overflow():
+    record = {"id": "a", "created_at": -6_000_000_000, "finished_at": 4_000_000_000}
+    with pytest.warns(DataWarning, match="total_duration"):
+        df = to_frame([record, OK])
+    assert df.loc[0, "created_at"] == ts(-6_000_000_000) and pd.isna(df.loc[0, "total_duration"])
+
+
+def test_unknown_field_mixing_huge_int_and_float_warns():
+    with pytest.warns(DataWarning, match="misc"):
+        df = to_frame([{"id": "a", "misc": 10**400}, {"id": "c", "misc": 1.5}])
+    assert pd.isna(df.loc[0, "misc"]) and df.loc[1, "misc"] == 1.5
+
+
+def test_non_string_keys_and_odd_digits_do_not_break_flattening():
+    df = to_frame([{"id": "a", 1: "x", "src": {"²": "y"}, "dst.①": "z"}, OK])
+    assert df.loc[0, "1"] == "x" and df.loc[0, "src.²"] == "y" and df.loc[0, "dst.①"] == "z"
+
+
+def test_deeply_nested_record_is_one_bad_row():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.warns(DataWarning, match="nested too deeply"):
+        df = to_frame([{"id": "a", "x": deep}, OK])
+    assert len(df) == 2 and df.loc[1, "id"] == "b"
+
+
+def test_fields_named_like_derived_or_flattened_columns_are_kept_beside_them():
+    record = {**OK, "progress": "n/a", "is_terminal": "maybe", "src": [{"id": "real"}], "src.0.id": "fake"}
+    df = to_frame([record])
+    assert df["progress"].dtype == np.float64 and df["is_terminal"].dtype == np.bool_
+    assert df.loc[0, "progress_"] == "n/a" and df.loc[0, "is_terminal_"] == "maybe"
+    assert df.loc[0, "src.0.id"] == "real" and df.loc[0, "src.0.id_"] == "fake"
+
+
+def test_dataset_items_cannot_overwrite_the_leading_columns():
+    src = sources_frame([{"id": "op1", "src": [{"id": "d", "operation_id": "op2", "position": 7}]}])
+    assert src.loc[0, "operation_id"] == "op1" and src.loc[0, "position"] == 0
+    assert src.loc[0, "operation_id_"] == "op2" and src.loc[0, "position_"] == 7
+
+
+def test_secrets_never_reach_warning_text():
+    with pytest.warns(DataWarning) as caught:
+        sources_frame([{"id": "a", "src": {"token": "S2-SECRET"}}])
+        to_frame([[{"token": "S1-SECRET"}], OK])
+    assert caught and all("SECRET" not in str(w.message) for w in caught)
+
+
+def test_secrets_in_tuples_sets_and_variant_names_are_redacted():
+    from collections import UserList
+
+    record = {
+        "id": "a",
+        "params": {
+            "integrations": ({"wandb": {"api_key": "T1-SECRET"}},),
+            "other": UserList([{"token": "T2-SECRET"}]),
+            "Refresh_Token": "T3-SECRET",
+            "max_tokens": 512,
+        },
+    }
+    df = to_frame([record])
+    text = df.to_csv() + repr(Operation(record)) + repr(dict(Operation(record)))
+    assert "SECRET" not in text
+    assert df.loc[0, "params.max_tokens"] == 512  # "tokens" is not a secret name
+
+
+def test_numpy_scalars_are_accepted():
+    df = to_frame([{"id": "a", "created_at": np.int64(1_700_000_000), "params": {"seed": np.int32(3)}}])
+    assert df.loc[0, "created_at"] == ts(1_700_000_000) and df.loc[0, "params.seed"] == 3

@@ -121,3 +121,33 @@ def test_not_a_mapping():
 )
 def test_format_duration(seconds, text):
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def test_display_never_raises_or_warns_on_bad_fields():
+    op = Operation({"id": "a", "status": "running", "created_at": "bad", "in_progress_at": 1_700_000_000,
+                    "finished_at": 1_700_000_100, "params": {"trained_steps": 10**400, "total_steps": 1}})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert repr(op) == "Operation(id='a', type=None, status='running')"
+        html = op._repr_html_()
+    assert "Ran for" in html and "Created" not in html
+    assert op.progress is None
+
+
+def test_sets_and_bytearrays_are_copied_not_shared():
+    tags = {"a"}
+    op = Operation({"id": "a", "tags": tags, "blob": bytearray(b"x")})
+    tags.add("changed")
+    assert op["tags"] == ["a"] and op["blob"] == b"x"
+    with pytest.raises(AttributeError):
+        del op._data
+
+
+def test_deeply_nested_record_is_a_value_error():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Operation({"id": "a", "x": deep})

@@ -566,3 +566,23 @@ def test_context_manager_stops_on_error():
     with pytest.raises(RuntimeError, match="boom"), simulator.start(size=1) as s:
         raise RuntimeError("boom")
     assert not s.running
+
+
+def test_unreadable_request_target_is_400_and_the_server_goes_on(sim, session):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as raw:
+        raw.sendall(b"GET http://[bad/v1/operations/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := raw.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400 ") or reply.startswith(b"HTTP/1.0 400 "), reply[:40]
+    ok = session.get(f"{sim.base_url}/v1/operations/{sim.operation_ids[0]}",
+                     headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=10)
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("kwargs", [{"size": 10**12}, {"seed": "abc"}, {"seed": 1.5}])
+def test_absurd_sizes_and_non_int_seeds_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        simulator.start(**kwargs)

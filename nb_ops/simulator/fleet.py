@@ -92,6 +92,8 @@ QUEUED_START_AFTER: Final = (30, 600)
 #: (min, max) simulated seconds a queued-at-start operation then runs.
 QUEUED_RUN_FOR: Final = (120, 1_800)
 
+#: Largest fleet: ten million plans take about 2 GB and a minute to draw.
+MAX_SIZE: Final = 10_000_000
 #: Size of the type x status grid that opens every fleet.
 GRID_SIZE: Final = len(TYPES) * len(STATUSES)
 
@@ -255,8 +257,10 @@ class Fleet:
     """
 
     def __init__(self, seed: int = 0, size: int = 60, *, epoch: int) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"size must be an int >= 0, not {size!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+            raise ValueError(f"size must be an int from 0 to {MAX_SIZE:,}, not {size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, not {seed!r}")
         self.seed = seed
         self.size = size
         self.epoch = int(epoch)

@@ -177,7 +177,10 @@ class OperationsAPI:
         self._key = api_key.encode("utf-8")
 
     def __call__(self, request: Request) -> Response:
-        path = request.path
+        try:
+            path = request.path
+        except ValueError:  # a request target urlsplit cannot read, e.g. "http://[bad/..."
+            return Response.json(400, {"detail": "Bad Request"})
         raw_id = path[len(_PREFIX) :]
         if not path.startswith(_PREFIX) or "/" in raw_id:
             return Response.json(404, {"detail": "Not Found"})
