@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import logging
 import socket
 import threading
@@ -306,3 +307,21 @@ def test_bodies_that_are_not_operations(canned, body):
     client = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}")
     with pytest.raises(APIError):
         client.get_operation("x")
+
+
+def test_unknown_fields_values_and_a_bad_timestamp_survive_the_whole_path(canned):
+    """Over HTTP, through Operation and to_frame: a future API's extra field, status and type are
+    kept, a bad timestamp costs only its cell, and a planted secret never comes out."""
+    body = {
+        "id": "op-future", "type": "distillation", "status": "paused", "created_at": "yesterday",
+        "in_progress_at": 1_700_000_000, "finished_at": None, "params": {"teacher": "big", "password": "pw-SECRET"},
+        "src": [], "dst": [], "priority": 7,
+    }
+    canned.canned = (200, "application/json", json.dumps(body).encode())
+    op = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}").get_operation("op-future")
+    with pytest.warns(nb_ops.DataWarning, match="created_at"):
+        df = nb_ops.to_frame([op])
+    row = df.iloc[0]
+    assert (row["type"], row["status"], row["priority"], row["params.teacher"]) == ("distillation", "paused", 7, "big")
+    assert pd.isna(row["created_at"]) and row["in_progress_at"] == pd.Timestamp(1_700_000_000, unit="s", tz="UTC")
+    assert row["params.password"] == "***" and "pw-SECRET" not in df.to_csv() + repr(op) + op._repr_html_()
