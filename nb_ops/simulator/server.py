@@ -10,10 +10,16 @@ Layers, from the wire inwards:
   (``_RequestHandler._send`` is the only place that writes bytes).
 - ``respond`` is the application (:class:`OperationsAPI`, pure: no sockets)
   wrapped in a chain of *middleware*, callables
-  ``(request, call_next) -> Response``. The chain is empty today; injected
-  latency and faults (5xx/429 with ``Retry-After``, stalls, corrupt bodies)
-  are meant to be middleware, and transport faults (dropped connections)
-  a flag on :class:`Response` that ``_send`` honours, so they live in one place.
+  ``(request, call_next) -> Response``. :class:`Simulator` puts one there,
+  :class:`nb_ops.simulator.faults.FaultInjector`: it keeps the request log
+  (:attr:`Simulator.requests`), adds ``latency`` and injects ``faults``
+  (5xx, 429 with ``Retry-After``, dropped connections, stalls, corrupt
+  bodies; see :mod:`nb_ops.simulator.faults` for each kind and for which
+  request gets which). A dropped connection is :attr:`Response.drop`, which
+  ``_send`` honours by shutting the socket down without writing a byte.
+
+Faults come first: they model infrastructure in front of the API, so they hit
+requests on the operations path before any of the answers below are decided.
 
 Answers, in the order they are decided:
 
@@ -37,8 +43,9 @@ Answers, in the order they are decided:
    simulated time.
 
 The query string is ignored. Every body is JSON (``application/json``) with
-a ``Content-Length``. Request lines are logged at DEBUG level on
-``logging.getLogger(__name__)``; headers (and so the key) never are.
+a ``Content-Length``, except the bodies of injected faults. Request lines are
+logged at DEBUG level on ``logging.getLogger(__name__)``; headers (and so the
+key) never are.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +70,7 @@ from .fleet import Fleet, SimClock
 
 if TYPE_CHECKING:
     from ..client import Client
+    from .faults import Faults, RequestRecord
 
 __all__ = [
     "start",
@@ -124,12 +132,16 @@ class Response:
         Extra headers (``Content-Length`` and ``Connection`` are added on sending).
     close : bool
         Close the connection after this response.
+    drop : bool
+        Send nothing: shut the connection down instead (an injected fault,
+        or a wait cut short by :meth:`Simulator.stop`). ``status`` is ignored.
     """
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     close: bool = False
+    drop: bool = False
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> Response:
@@ -251,6 +263,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return True
 
     def _send(self, response: Response, *, with_body: bool = True) -> None:
+        if response.drop:
+            self.log_message('"%s" dropped without a response', self.requestline)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the client already left
+                pass
+            return
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
@@ -360,6 +380,12 @@ class Simulator:
         As started.
     fleet : Fleet
         The simulated operations.
+    latency : float
+        Seconds added to every response (see :meth:`configure`).
+    faults : nb_ops.simulator.faults.Faults
+        The faults being injected (see :meth:`configure`).
+    requests : list of RequestRecord
+        The request log (see :attr:`requests`).
     """
 
     def __init__(
@@ -372,9 +398,15 @@ class Simulator:
         host: str = "127.0.0.1",
         api_key: str | None = None,
         start_time: float | None = None,
+        latency: float = 0.0,
+        faults: Mapping[str, Any] | None = None,
     ) -> None:
+        from .faults import FaultInjector, Faults, check_latency  # faults builds on this module
+
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, not {port!r}")
+        latency = check_latency(latency)
+        fault_config = Faults.from_mapping(faults)
         self.seed = seed
         self.size = size
         self.host = host
@@ -383,7 +415,12 @@ class Simulator:
         self.speed = self._clock.speed
         self.fleet = Fleet(seed, size, epoch=int(self._clock.t0))
         self.operation_ids: list[str] = self.fleet.ids
-        self._server = SimulatorHTTPServer((host, port), OperationsAPI(self.fleet, self._clock, self.api_key))
+        # Set first thing in stop(): latency and stalls wait on it, so they end at once.
+        self._stopping = threading.Event()
+        self._injector = FaultInjector(seed, self._stopping, latency, fault_config)
+        self._server = SimulatorHTTPServer(
+            (host, port), OperationsAPI(self.fleet, self._clock, self.api_key), [self._injector]
+        )
         self.port: int = self._server.server_address[1]
         netloc = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{netloc}:{self.port}"
@@ -442,6 +479,65 @@ class Simulator:
         return Client(api_key=self.api_key, base_url=self.base_url, **kwargs)
 
     @property
+    def latency(self) -> float:
+        """Seconds added to every response."""
+        return self._injector.latency
+
+    @property
+    def faults(self) -> Faults:
+        """The checked fault configuration in force (``Faults()`` when none)."""
+        return self._injector.faults
+
+    def configure(self, *, latency: float | None = None, faults: Mapping[str, Any] | None = None) -> None:
+        """Change the latency and/or the faults while the server runs.
+
+        Requests that already arrived keep the settings they arrived with.
+
+        Parameters
+        ----------
+        latency : float, optional
+            New latency in seconds (0 to a year); None leaves it as it is.
+        faults : dict, optional
+            New faults, replacing the old ones whole (keys as for :func:`start`);
+            ``{}`` turns faults off; None leaves them as they are.
+
+        Raises
+        ------
+        ValueError
+            For a bad value, naming it; nothing is changed then.
+
+        Example
+        -------
+        >>> sim.configure(faults={"rate_limit_rate": 1.0, "retry_after": 0})  # doctest: +SKIP
+        >>> sim.configure(latency=0.2, faults={})  # doctest: +SKIP
+        """
+        self._injector.configure(latency=latency, faults=faults)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A copy of the request log, oldest first: one :class:`~nb_ops.simulator.faults.RequestRecord` a request.
+
+        A request is logged when it arrives, in arrival order (so a stalled
+        request is in the log while it stalls); its ``status`` is None until
+        the answer is decided, just before it is sent, and stays None for a
+        dropped connection. The log keeps the last million requests.
+        Requests the HTTP layer refuses before routing (a malformed request
+        line) are not in it.
+        """
+        return self._injector.records()
+
+    def requests_for(self, operation_id: str) -> list[RequestRecord]:
+        """Return the records of requests for ``operation_id`` (the percent-decoded path segment)."""
+        return self._injector.records(operation_id)
+
+    def clear_requests(self) -> None:
+        """Empty the request log and restart every id's attempt count at 1.
+
+        So after ``clear_requests()`` the same requests meet the same faults again.
+        """
+        self._injector.clear()
+
+    @property
     def running(self) -> bool:
         """True until :meth:`stop`."""
         return not self._stopped
@@ -452,6 +548,7 @@ class Simulator:
             if self._stopped:
                 return
             self._stopped = True
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._server.close_connections()
@@ -466,9 +563,11 @@ class Simulator:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
+        extra = f" latency={self.latency:g}" if self.latency else ""
+        extra += " faults=on" if self.faults.active else ""
         return (
             f"<Simulator {self.base_url} seed={self.seed!r} size={self.size} "
-            f"speed={self.speed:g} {state}>"
+            f"speed={self.speed:g}{extra} {state}>"
         )
 
 
@@ -481,6 +580,8 @@ def start(
     host: str = "127.0.0.1",
     api_key: str | None = None,
     start_time: float | None = None,
+    latency: float = 0.0,
+    faults: Mapping[str, Any] | None = None,
 ) -> Simulator:
     """Start a local simulator of the operations API in a background thread.
 
@@ -504,6 +605,28 @@ def start(
     start_time : float, optional
         Simulated unix time at start; the real time by default. Pin it for
         timestamps that are the same on every run.
+    latency : float
+        Seconds (0 to a year) to wait before every response. Connections wait in
+        parallel, so 16 clients still get about ``16 / latency`` answers a second.
+    faults : dict, optional
+        Faults to inject on ``/v1/operations/{id}``, before authentication;
+        none by default. All keys are optional (details in
+        :mod:`nb_ops.simulator.faults`):
+
+        - ``error_rate``: 500, 502 or 503 with a JSON or HTML body.
+        - ``rate_limit_rate``: 429 with ``Retry-After``; ``retry_after``
+          seconds (default 1) as ``retry_after_format`` ``"seconds"``
+          (default) or ``"http-date"`` (rounded up).
+        - ``drop_rate``: close the connection without a response.
+        - ``stall_rate``: wait ``stall_seconds`` (default 5.0), then answer.
+        - ``corrupt_rate``: 200 with a truncated JSON or a plain-text body.
+        - ``only_ids``: only requests for these ids get faults.
+
+        Rates are probabilities adding up to at most 1; each request gets at
+        most one fault. Which one depends only on ``seed``, the id and how
+        many requests for that id came before, so runs repeat exactly, even
+        from many threads. :meth:`Simulator.configure` changes latency and
+        faults later; :attr:`Simulator.requests` logs what each request got.
 
     Returns
     -------
@@ -513,7 +636,8 @@ def start(
     Raises
     ------
     ValueError
-        For a bad ``size``, ``speed`` or ``port``.
+        For a bad ``size``, ``speed``, ``port`` or ``latency``, or a bad
+        ``faults`` dict (the message names the key).
     OSError
         If the address cannot be bound.
 
@@ -523,5 +647,14 @@ def start(
     >>> with simulator.start(seed=1, size=10) as sim:  # doctest: +SKIP
     ...     client = sim.client()
     ...     first = client.get_operation(sim.operation_ids[0])
+
+    A flaky server, for a client's retries:
+
+    >>> with simulator.start(faults={"error_rate": 0.2, "rate_limit_rate": 0.1}) as sim:  # doctest: +SKIP
+    ...     client = sim.client()
+    ...     ops = [client.get_operation(i) for i in sim.operation_ids]
+    ...     faults = [r.fault for r in sim.requests]
     """
-    return Simulator(seed, speed, port, size, host=host, api_key=api_key, start_time=start_time)
+    return Simulator(
+        seed, speed, port, size, host=host, api_key=api_key, start_time=start_time, latency=latency, faults=faults
+    )
