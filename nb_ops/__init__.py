@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from .client import Client
+from .client import Batch, Client
 from .errors import (
     APIError,
     AuthenticationError,
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "Client",
+    "Batch",
     "Operation",
     "to_frame",
     "sources_frame",

@@ -8,31 +8,48 @@ message and log record.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import hashlib
+import html
 import ipaddress
+import json
 import logging
 import os
 import re
+import sys
+import threading
 import time
-from typing import Any
+import warnings
+from collections.abc import Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from .errors import (
     APIError,
     AuthenticationError,
     ConfigError,
     InvalidOperationId,
+    NbOpsWarning,
     OperationNotFound,
     RateLimited,
     TransportError,
     ValidationError,
 )
-from .operation import Operation
-from .spec import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, OPERATION_PATH
+from .operation import STATUS_COLORS, Operation
+from .spec import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, OPERATION_PATH, TERMINAL_STATUSES
 
-__all__ = ["Client"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Client", "Batch", "check_operation_id", "RETRY_STATUSES", "MAX_RETRY_AFTER"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +57,10 @@ logger = logging.getLogger(__name__)
 MAX_CONNECT_TIMEOUT = 10.0
 #: Longest timeout accepted (a day): beyond it a request would simply never end.
 MAX_TIMEOUT = 86_400.0
+#: Statuses retried: rate limiting and the transient failures of gateways and servers.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Longest wait a server's Retry-After can impose on one retry, in seconds.
+MAX_RETRY_AFTER = 120.0
 _EXCERPT = 200
 # Characters a bearer token may hold (RFC 6750 b64token); anything else cannot go in a header.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -77,12 +98,28 @@ class Client:
         Seconds to wait for the server to answer (read timeout). A single
         number also bounds the connect timeout, at most 10 s; a pair gives
         ``(connect, read)`` explicitly.
+    max_workers : int, default 16
+        Requests :meth:`get_operations` runs at once. Each worker thread has
+        its own ``requests.Session`` (sessions are not documented as
+        thread-safe), so connection pools never overflow.
+    max_retries : int, default 5
+        Retries of one request after a 429, 500, 502, 503 or 504, a
+        connection error or a read timeout, with exponential backoff and
+        jitter, honouring ``Retry-After`` (seconds or HTTP-date, at most
+        :data:`MAX_RETRY_AFTER`). 0 turns retries off.
+    backoff_factor : float, default 0.5
+        Base of the exponential backoff in seconds (0.5, 1, 2, 4 … plus up
+        to as much again of random jitter, at most 30 s a wait).
+    cache_dir : str or path-like, optional
+        Keep finished operations on disk here too, so a re-run notebook
+        fetches them with no request. Finished operations (succeeded, failed,
+        cancelled) never change, so they are always kept in memory.
 
     Raises
     ------
     ConfigError
-        If ``base_url`` or ``timeout`` is unusable, or the key holds
-        characters a header cannot carry.
+        If ``base_url``, ``timeout`` or another option is unusable, or the
+        key holds characters a header cannot carry.
 
     Examples
     --------
@@ -98,6 +135,10 @@ class Client:
         base_url: str | None = None,
         *,
         timeout: float | tuple[float, float] = 30.0,
+        max_workers: int = 16,
+        max_retries: int = 5,
+        backoff_factor: float = 0.5,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if key is not None and not isinstance(key, str):
@@ -113,12 +154,36 @@ class Client:
         # Loopback is plain http: never let an HTTP(S)_PROXY from the environment relay the key
         # in the clear. (For https, a proxy only tunnels the encrypted stream, so it may stay.)
         self._trust_env = not _is_loopback(urllib3.util.parse_url(self.base_url).host or "")
-        self._session = self._new_session()
+        self.max_workers = _bounded_int("max_workers", max_workers, 1, 256)
+        self.max_retries = _bounded_int("max_retries", max_retries, 0, 50)
+        if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, int | float) or not 0 <= backoff_factor <= 60:
+            raise ConfigError(f"backoff_factor must be seconds from 0 to 60, got {backoff_factor!r:.60}")
+        self._retry = _retry_policy(self.max_retries, float(backoff_factor))
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._finished: dict[str, Operation] = {}  # terminal operations never change
+        self._disk = _DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
+
+    @property
+    def _session(self) -> requests.Session:
+        """This thread's session, made on first use."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self._new_session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def _new_session(self) -> requests.Session:
         from . import __version__
 
         session = requests.Session()
+        # One thread uses a session at a time: a pool of 2 leaves room for a reconnect.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=2, max_retries=self._retry)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         session.trust_env = self._trust_env
         session.headers["User-Agent"] = _USER_AGENT.format(version=__version__, requests=requests.__version__)
         session.headers["Accept"] = "application/json"
@@ -137,17 +202,29 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP connections. The client can still be used; it reconnects."""
-        self._session.close()
+        """Close the HTTP connections and the worker threads. The client can still be used; it reconnects."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            sessions = list(self._sessions)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        for session in sessions:
+            session.close()
 
-    def get_operation(self, operation_id: str) -> Operation:
+    def get_operation(self, operation_id: str, *, refresh: bool = False) -> Operation:
         """Fetch one operation.
+
+        A finished operation (succeeded, failed or cancelled) never changes:
+        once fetched it comes from the client's cache (and ``cache_dir``, if
+        set) with no request, unless ``refresh=True``.
 
         Parameters
         ----------
         operation_id : str
             The operation's id. It is sent as one percent-encoded path
             segment, so it cannot reach another endpoint.
+        refresh : bool, default False
+            Ask the API even if the operation is cached.
 
         Returns
         -------
@@ -177,6 +254,151 @@ class Client:
         'succeeded'
         """
         check_operation_id(operation_id)
+        if not refresh:
+            cached = self._cached(operation_id)
+            if cached is not None:
+                return cached
+        op = self._fetch(operation_id)
+        if op.is_terminal:
+            self._finished[operation_id] = op
+            if self._disk is not None:
+                self._disk.put(operation_id, op._data)
+        return op
+
+    def get_operations(
+        self, ids: Iterable[str], *, progress: bool | None = None, refresh: bool = False
+    ) -> Batch:
+        """Fetch many operations at once; one failure never costs the others.
+
+        Requests run on ``max_workers`` threads, each retried as described in
+        :class:`Client`. Each distinct id is fetched once; finished operations
+        already cached cost no request (unless ``refresh=True``).
+
+        Parameters
+        ----------
+        ids : iterable of str
+            Operation ids. Invalid ones (empty, blank, not strings) are refused
+            without a request and land in :attr:`Batch.errors`.
+        progress : bool, optional
+            Show a progress bar (``tqdm.auto``: a widget in Jupyter, text in a
+            terminal). By default, shown for more than 20 requests in an
+            interactive session.
+        refresh : bool, default False
+            Ask the API even for cached operations.
+
+        Returns
+        -------
+        Batch
+            The operations fetched, in the order their ids first appear, and
+            ``errors``: id → exception for those that failed.
+
+        Raises
+        ------
+        ConfigError
+            No API key (nothing is requested).
+        TypeError
+            ``ids`` is a single string rather than a collection of ids.
+
+        Warns
+        -----
+        NbOpsWarning
+            One summary when some ids failed: how many, and why.
+
+        Examples
+        --------
+        >>> batch = client.get_operations(ids)                 # doctest: +SKIP
+        >>> batch                                              # doctest: +SKIP
+        Batch(998 operations, 2 errors)
+        >>> batch.errors                                       # doctest: +SKIP
+        {'abc': OperationNotFound("Operation 'abc' not found (HTTP 404)")}
+        >>> df = batch.frame()                                 # doctest: +SKIP
+        """
+        if isinstance(ids, str | bytes):
+            raise TypeError("get_operations expects a collection of ids; for one id use get_operation(id)")
+        if not self._api_key:
+            raise ConfigError(f"No API key: set {API_KEY_ENV} or pass api_key= to nb_ops.Client")
+        errors: dict[Any, Exception] = {}
+        found: dict[str, Operation] = {}
+        order: list[str] = []  # distinct valid ids, as they first appear
+        todo: list[str] = []
+        seen: set[str] = set()
+        for op_id in ids:
+            try:
+                check_operation_id(op_id)
+            except InvalidOperationId as exc:
+                errors[op_id if isinstance(op_id, Hashable) else repr(op_id)] = exc
+                continue
+            if op_id in seen:
+                continue
+            seen.add(op_id)
+            order.append(op_id)
+            cached = None if refresh else self._cached(op_id)
+            if cached is not None:
+                found[op_id] = cached
+            else:
+                todo.append(op_id)
+        asked = len(order) + len(errors)
+        found.update(self._fetch_many(todo, errors, progress=progress, refresh=refresh))
+        batch = Batch([found[op_id] for op_id in order if op_id in found], errors)
+        if errors:
+            warnings.warn(batch._error_summary(asked), NbOpsWarning, stacklevel=2)
+        return batch
+
+    def _fetch_many(
+        self, ids: list[str], errors: dict[Any, Exception], *, progress: bool | None, refresh: bool
+    ) -> dict[str, Operation]:
+        if not ids:
+            return {}
+        if progress is None:
+            progress = len(ids) > 20 and _interactive()
+        abort: list[AuthenticationError] = []  # a refused key fails every id: stop asking
+
+        def fetch(op_id: str) -> Operation:
+            if abort:
+                raise abort[0]
+            try:
+                return self.get_operation(op_id, refresh=refresh)
+            except AuthenticationError as exc:
+                abort.append(exc)
+                raise
+
+        from tqdm.auto import tqdm
+
+        results: dict[str, Operation] = {}
+        futures = {self._pool().submit(fetch, op_id): op_id for op_id in ids}
+        bar = tqdm(total=len(ids), desc="operations", unit="op", disable=not progress, leave=True)
+        try:
+            for future in as_completed(futures):
+                op_id = futures[future]
+                try:
+                    results[op_id] = future.result()
+                except Exception as exc:  # noqa: BLE001 - one failed id must never cost the others
+                    errors[op_id] = exc
+                bar.update(1)
+        except BaseException:  # KeyboardInterrupt in a notebook: stop what has not started
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+        return results
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="nb_ops-fetch")
+            return self._executor
+
+    def _cached(self, operation_id: str) -> Operation | None:
+        op = self._finished.get(operation_id)
+        if op is None and self._disk is not None:
+            data = self._disk.get(operation_id)
+            if data is not None:
+                op = self._finished[operation_id] = Operation(data)
+        return op
+
+    def _fetch(self, operation_id: str) -> Operation:
+        """One GET, with the adapter's retries; the response mapped to an Operation or a typed error."""
         if not self._api_key:
             raise ConfigError(f"No API key: set {API_KEY_ENV} or pass api_key= to nb_ops.Client")
         url = self.base_url + OPERATION_PATH.format(operation_id=quote(operation_id, safe=""))
@@ -190,8 +412,9 @@ class Client:
                 operation_id=operation_id,
             ) from exc
         except requests.RequestException as exc:
+            gave_up = f" (gave up after {self.max_retries} retries)" if "Max retries exceeded" in str(exc) else ""
             raise TransportError(
-                f"Could not reach {self.base_url} for operation {operation_id!r}: {_reason(exc)}",
+                f"Could not fetch operation {operation_id!r} from {self.base_url}: {_reason(exc)}{gave_up}",
                 operation_id=operation_id,
             ) from exc
         logger.debug(
@@ -217,7 +440,7 @@ class Client:
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
             ) from exc
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             what = "an object without an id" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
             raise APIError(
                 f"Operation {operation_id!r}: the API answered with {what}, not an operation",
@@ -386,7 +609,7 @@ def _reason(exc: requests.RequestException) -> str:
     match = _ERRNO.search(text)
     if match:
         return match.group(1).strip()
-    for known in ("Connection aborted", "RemoteDisconnected", "Connection reset", "IncompleteRead"):
+    for known in ("Read timed out", "Connection aborted", "RemoteDisconnected", "Connection reset", "IncompleteRead"):
         if known in text:
             return known
     return type(exc).__name__
@@ -407,3 +630,168 @@ def _first_msg(detail: Any) -> str:
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         return str(detail[0].get("msg", ""))
     return ""
+
+
+class Batch(Sequence[Operation]):
+    """The result of :meth:`Client.get_operations`: operations in order, and the errors.
+
+    A read-only sequence of the :class:`Operation` objects fetched, in the
+    order their ids first appear in the request (each id once).
+
+    Attributes
+    ----------
+    errors : dict
+        Id → exception for each id that could not be fetched
+        (:class:`OperationNotFound`, :class:`TransportError`, …).
+    """
+
+    __slots__ = ("_operations", "errors")
+
+    def __init__(self, operations: Iterable[Operation], errors: dict[Any, Exception] | None = None) -> None:
+        self._operations = tuple(operations)
+        self.errors: dict[Any, Exception] = dict(errors or {})
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(self._operations[index])
+        return self._operations[index]
+
+    def __len__(self) -> int:
+        return len(self._operations)
+
+    @property
+    def ids(self) -> list[str | None]:
+        """The ids of the operations fetched, in order."""
+        return [op.id for op in self._operations]
+
+    def frame(self) -> pd.DataFrame:
+        """:func:`nb_ops.to_frame` of these operations."""
+        from .frame import to_frame
+
+        return to_frame(self._operations)
+
+    def sources(self) -> pd.DataFrame:
+        """:func:`nb_ops.sources_frame` of these operations."""
+        from .frame import sources_frame
+
+        return sources_frame(self._operations)
+
+    def destinations(self) -> pd.DataFrame:
+        """:func:`nb_ops.destinations_frame` of these operations."""
+        from .frame import destinations_frame
+
+        return destinations_frame(self._operations)
+
+    def __repr__(self) -> str:
+        errors = len(self.errors)
+        return f"Batch({len(self)} operations, {errors} error{'' if errors == 1 else 's'})"
+
+    def _repr_html_(self) -> str:
+        counts = collections.Counter(op.status or "?" for op in self._operations)
+        items = "".join(
+            f'<span style="background:{STATUS_COLORS.get(status, "#8c564b")};color:white;padding:1px 7px;'
+            f'border-radius:8px;margin-right:4px;font-size:0.85em">{html.escape(status)} {count}</span>'
+            for status, count in counts.most_common()
+        )
+        text = f"<div><b>{len(self)}</b> operations {items}</div>"
+        if self.errors:
+            shown = list(self.errors.items())[:5]
+            rows = "".join(
+                f"<li><code>{html.escape(str(op_id))[:60]}</code>: {html.escape(str(exc))[:200]}</li>"
+                for op_id, exc in shown
+            )
+            more = f"<li>… and {len(self.errors) - len(shown)} more</li>" if len(self.errors) > len(shown) else ""
+            text += f'<div style="color:#d62728">{len(self.errors)} failed:<ul>{rows}{more}</ul></div>'
+        return text
+
+    def _error_summary(self, asked: int) -> str:
+        kinds = collections.Counter(type(exc).__name__ for exc in self.errors.values())
+        why = ", ".join(f"{count} {name}" for name, count in kinds.most_common())
+        return f"{len(self.errors)} of {asked} operations could not be fetched ({why}); see batch.errors"
+
+
+class _Retry(Retry):
+    """urllib3's Retry, with server-requested waits capped at :data:`MAX_RETRY_AFTER`."""
+
+    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, MAX_RETRY_AFTER)
+
+
+def _retry_policy(retries: int, backoff: float) -> Retry:
+    """GET only; 429 and 5xx gateway statuses, connection errors and read timeouts; jittered backoff."""
+    return _Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff,
+        backoff_jitter=backoff,
+        backoff_max=30.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer is mapped to a typed error by the client
+    )
+
+
+class _DiskCache:
+    """Finished operations as JSON files, one per id, under a folder per API base URL.
+
+    Files are written atomically (a temporary file, then a rename) and hold
+    only the redacted operation. A file that cannot be read or does not hold
+    a finished operation with the right id is ignored (and overwritten on the
+    next fetch), never fatal.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], base_url: str) -> None:
+        self.dir = Path(root).expanduser() / hashlib.sha256(base_url.encode()).hexdigest()[:16]
+        self._warned = False
+
+    def _path(self, operation_id: str) -> Path:
+        return self.dir / f"{hashlib.sha256(operation_id.encode()).hexdigest()[:40]}.json"
+
+    def get(self, operation_id: str) -> dict[str, Any] | None:
+        path = self._path(operation_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, RecursionError) as exc:
+            logger.info("ignoring unreadable cache file %s: %s", path.name, type(exc).__name__)
+            return None
+        op = data.get("operation") if isinstance(data, dict) else None
+        if not isinstance(op, dict) or op.get("id") != operation_id or op.get("status") not in TERMINAL_STATUSES:
+            logger.info("ignoring cache file %s: not a finished operation %r", path.name, operation_id)
+            return None
+        return op
+
+    def put(self, operation_id: str, data: dict[str, Any]) -> None:
+        path = self._path(operation_id)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp.write_text(json.dumps({"format": 1, "operation": data}), encoding="utf-8")
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except (OSError, TypeError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if not self._warned:  # a cache that cannot be written must not stop the fetch
+                self._warned = True
+                warnings.warn(f"nb_ops could not write its cache in {self.dir}: {exc}", NbOpsWarning, stacklevel=4)
+
+
+def _bounded_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {value!r:.60}")
+    return value
+
+
+def _interactive() -> bool:
+    """True in Jupyter/IPython or a Python prompt, where a progress bar helps."""
+    if hasattr(sys, "ps1") or sys.flags.interactive:
+        return True
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None

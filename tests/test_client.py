@@ -42,7 +42,8 @@ def test_fetch_one_operation(sim):
     assert op.created_at is not None and op.created_at.tzinfo is not None
 
 
-def test_every_type_flattens_from_the_simulator(sim):
+def test_every_type_flattens_from_the_simulator(start_sim):
+    sim = start_sim(speed=0)  # statuses as at start: every type with every status
     ops = [sim.client().get_operation(i) for i in sim.operation_ids]
     df = nb_ops.to_frame(ops)
     assert set(df["type"]) == set(TYPES) and set(df["status"]) == set(STATUSES)
@@ -131,12 +132,13 @@ def test_bad_ids_refused_before_any_request(bad):
 
 
 def test_connection_refused_is_a_transport_error():
-    client = Client(api_key="secret-key-123", base_url=f"http://127.0.0.1:{_free_port()}", timeout=2)
+    client = Client(api_key="secret-key-123", base_url=f"http://127.0.0.1:{_free_port()}", timeout=2,
+                    max_retries=2, backoff_factor=0.01)
     with pytest.raises(TransportError) as info:
         client.get_operation("abc")
     assert "secret-key-123" not in str(info.value)
     assert isinstance(info.value, ConnectionError)
-    assert str(info.value).endswith("Connection refused")
+    assert str(info.value).endswith("Connection refused (gave up after 2 retries)")
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,7 @@ def canned():
 )
 def test_odd_responses_become_typed_errors(canned, status, ctype, body, error, fragment):
     canned.canned = (status, ctype, body)
-    client = Client(api_key="KEY-123", base_url=f"http://127.0.0.1:{canned.server_port}")
+    client = Client(api_key="KEY-123", base_url=f"http://127.0.0.1:{canned.server_port}", backoff_factor=0)
     with pytest.raises(error) as info:
         client.get_operation("abc")
     exc = info.value
@@ -287,7 +289,7 @@ def test_loopback_ignores_proxy_settings(sim, monkeypatch):
 @pytest.mark.parametrize("prefix", [0, 185, 190, 199])
 def test_echoed_key_is_scrubbed_even_across_the_cut(canned, prefix):
     canned.canned = (500, "text/plain", b"x" * prefix + b"KEY-123-LONGER-SECRET" + b"y" * 50)
-    client = Client(api_key="KEY-123-LONGER-SECRET", base_url=f"http://127.0.0.1:{canned.server_port}")
+    client = Client(api_key="KEY-123-LONGER-SECRET", base_url=f"http://127.0.0.1:{canned.server_port}", backoff_factor=0)
     with pytest.raises(APIError) as info:
         client.get_operation("abc")
     assert "KEY-123" not in str(info.value) + info.value.body_excerpt
@@ -295,7 +297,7 @@ def test_echoed_key_is_scrubbed_even_across_the_cut(canned, prefix):
 
 def test_slash_key_escaped_in_json_is_scrubbed(canned):
     canned.canned = (500, "application/json", b'{"detail": "bad key abc\\/def"}')
-    client = Client(api_key="abc/def", base_url=f"http://127.0.0.1:{canned.server_port}")
+    client = Client(api_key="abc/def", base_url=f"http://127.0.0.1:{canned.server_port}", backoff_factor=0)
     with pytest.raises(APIError) as info:
         client.get_operation("x")
     assert "abc\\/def" not in info.value.body_excerpt and "abc/def" not in str(info.value)
@@ -304,7 +306,7 @@ def test_slash_key_escaped_in_json_is_scrubbed(canned):
 @pytest.mark.parametrize("body", [b"{}", b'{"detail": "ok"}', b"[" * 100_000 + b"]" * 100_000])
 def test_bodies_that_are_not_operations(canned, body):
     canned.canned = (200, "application/json", body)
-    client = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}")
+    client = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}", backoff_factor=0)
     with pytest.raises(APIError):
         client.get_operation("x")
 
@@ -318,7 +320,7 @@ def test_unknown_fields_values_and_a_bad_timestamp_survive_the_whole_path(canned
         "src": [], "dst": [], "priority": 7,
     }
     canned.canned = (200, "application/json", json.dumps(body).encode())
-    op = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}").get_operation("op-future")
+    op = Client(api_key="k", base_url=f"http://127.0.0.1:{canned.server_port}", backoff_factor=0).get_operation("op-future")
     with pytest.warns(nb_ops.DataWarning, match="created_at"):
         df = nb_ops.to_frame([op])
     row = df.iloc[0]
