@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
-from .spec import OBJECT_LIST_FIELDS, REDACTED, is_secret_key
+from .spec import _SECRET_CACHE, OBJECT_LIST_FIELDS, REDACTED, is_secret_key
 
 __all__ = ["redact", "flatten", "dataset_rows", "SEP"]
 
@@ -103,37 +103,46 @@ def flatten(record: Mapping[str, Any], reserved: Collection[str] = ()) -> dict[s
     >>> flatten({"id": "a", "src": [{"id": "d", "version": None}], "params": {"tags": ["x"]}})
     {'id': 'a', 'src.0.id': 'd', 'src.0.version': None, 'params.tags': ['x']}
     """
-    out: dict[str, Any] = dict.fromkeys(reserved, _TAKEN) if reserved else {}
+    out: dict[str, Any] = {}
     _flatten_into(out, "", record)
-    if reserved:
-        for path in reserved:
-            if out[path] is _TAKEN:
-                del out[path]
+    if reserved and not out.keys().isdisjoint(reserved):
+        for path in [p for p in reserved if p in out]:
+            free = _free(out, path)
+            out[free] = out.pop(path)
     return out
 
 
-_TAKEN = object()
+_SCALARS = frozenset({str, int, float, bool})
+_DICT = {dict}
 
 
 def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[Any, Any]) -> None:
-    # The hot path of to_frame: exact type checks first (decoded JSON is dicts,
-    # lists and scalars), the ABCs only as a fallback.
+    # The hot path of to_frame, tuned: exact type checks first (decoded JSON is
+    # dicts, lists and scalars), the ABCs only as a fallback, and the secret test
+    # read from a per-key cache rather than called.
+    secret_of = _SECRET_CACHE.get
     for key, value in obj.items():
         path = prefix + key if type(key) is str else prefix + str(key)
         if path in out:
             path = _free(out, path)
+        if value is None:
+            out[path] = None
+            continue
+        secret = secret_of(key)
+        if secret is None:
+            secret = is_secret_key(key)
         kind = type(value)
-        if kind is str or kind is int or kind is float or kind is bool or value is None:
-            out[path] = REDACTED if value is not None and is_secret_key(key) else value
-        elif is_secret_key(key):
+        if secret:
             out[path] = REDACTED
+        elif kind in _SCALARS:
+            out[path] = value
         elif kind is dict or isinstance(value, Mapping):
             if value:
                 _flatten_into(out, path + SEP, value)
             else:
                 out[path] = {}
         elif kind is list or kind is tuple or _is_collection(value):
-            if value and all(type(item) is dict or isinstance(item, Mapping) for item in value):
+            if value and (set(map(type, value)) == _DICT or all(isinstance(item, Mapping) for item in value)):
                 for i, item in enumerate(value):
                     if item:
                         _flatten_into(out, f"{path}{SEP}{i}{SEP}", item)

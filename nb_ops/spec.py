@@ -51,7 +51,7 @@ SECRET_KEYS: Final = frozenset(
 )
 # Name endings that mark a secret whatever comes before (refresh_token, hf_api_key, db_password).
 _SECRET_ENDINGS: Final = ("token", "password", "secret", "api_key", "apikey", "private_key", "credentials")
-_secret_cache: dict[object, bool] = {}
+_SECRET_CACHE: dict[object, bool] = {}  # key -> is_secret_key(key); read directly by hot loops
 
 
 def is_secret_key(key: object) -> bool:
@@ -63,12 +63,12 @@ def is_secret_key(key: object) -> bool:
     >>> is_secret_key("api_token"), is_secret_key("Refresh_Token"), is_secret_key("max_tokens")
     (True, True, False)
     """
-    known = _secret_cache.get(key)
+    known = _SECRET_CACHE.get(key)
     if known is None:
         name = key.lower() if isinstance(key, str) else ""
         known = name in SECRET_KEYS or name.endswith(_SECRET_ENDINGS)
-        if len(_secret_cache) < 100_000:  # field names are few; never grow without bound
-            _secret_cache[key] = known
+        if len(_SECRET_CACHE) < 100_000:  # field names are few; never grow without bound
+            _SECRET_CACHE[key] = known
     return known
 
 
