@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= demo-output
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "nb_ops needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -28,6 +28,11 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# Speed and memory against hand-written baselines, side by side (not part of the tests).
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_fetch.py
+	$(BIN)/python benchmarks/bench_frame.py
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache
