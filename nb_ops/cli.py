@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from . import __version__
 from .client import Client
-from .errors import AuthenticationError, ConfigError, NbOpsError
+from .errors import AuthenticationError, NbOpsError, NbOpsWarning
 from .frame import destinations_frame, sources_frame, to_frame
 from .operation import Operation, format_duration
 
@@ -58,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the local API simulator in the foreground")
     _simulator_options(serve)
     serve.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
+    serve.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every answer (default: 0)")
+    serve.add_argument(
+        "--faults",
+        type=_faults,
+        default=None,
+        metavar="JSON",
+        help='inject failures, e.g. \'{"error_rate": 0.1, "rate_limit_rate": 0.05, "drop_rate": 0.05}\' '
+        "(keys: error_rate, rate_limit_rate, retry_after, retry_after_format, drop_rate, stall_rate, "
+        "stall_seconds, corrupt_rate, only_ids)",
+    )
     serve.set_defaults(func=_serve)
 
     fetch = sub.add_parser(
@@ -108,6 +119,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 3600 seconds, got {text}")
+    return value
+
+
+def _faults(text: str) -> dict:
+    from .simulator import Faults
+
+    try:
+        faults = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--faults takes a JSON object, e.g. '{\"error_rate\": 0.1}'") from None
+    if not isinstance(faults, dict):
+        raise argparse.ArgumentTypeError("--faults takes a JSON object, e.g. '{\"error_rate\": 0.1}'")
+    try:
+        Faults.from_mapping(faults)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return faults
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -126,8 +163,12 @@ def _fail(message: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from . import simulator
 
-    with simulator.start(seed=args.seed, speed=args.speed, port=args.port, size=args.size) as sim:
+    with simulator.start(
+        seed=args.seed, speed=args.speed, port=args.port, size=args.size, latency=args.latency, faults=args.faults
+    ) as sim:
         print(f"nb_ops simulator {sim.base_url}  ({args.size} operations, seed {args.seed}, {args.speed:g}x time)")
+        if args.latency or args.faults:
+            print(f"  with {args.latency:g} s latency and faults {json.dumps(args.faults or {})}")
         print("Use it from a shell or a notebook with:")
         print(f"  export NEBIUS_BASE_URL={sim.base_url}")
         print(f"  export NEBIUS_API_KEY={sim.api_key}")
@@ -185,17 +226,15 @@ def _read_ids(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _fetch_all(client: Client, ids: Iterable[str]) -> tuple[list[Operation], list[tuple[str, NbOpsError]]]:
-    """Fetch each id; an error about one id is collected, one about the client (key, URL) ends the run."""
-    operations, failures = [], []
-    for op_id in ids:
-        try:
-            operations.append(client.get_operation(op_id))
-        except (ConfigError, AuthenticationError):
-            raise  # the same for every id: say it once
-        except NbOpsError as exc:
-            failures.append((op_id, exc))
-    return operations, failures
+def _fetch_all(client: Client, ids: Iterable[str]) -> tuple[list[Operation], list[tuple[str, Exception]]]:
+    """Fetch the ids concurrently; errors about single ids are collected, a refused key ends the run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NbOpsWarning)  # the failures are printed one per line instead
+        batch = client.get_operations(ids, progress=sys.stderr.isatty())
+    failures = list(batch.errors.items())
+    if failures and all(isinstance(exc, AuthenticationError) for _, exc in failures):
+        raise failures[0][1]  # the same for every id: say it once
+    return list(batch), failures
 
 
 def _short_table(frame: pd.DataFrame) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
-from .spec import _SECRET_CACHE, OBJECT_LIST_FIELDS, REDACTED, is_secret_key
+from .spec import OBJECT_LIST_FIELDS, REDACTED, is_secret_key
 
 __all__ = ["redact", "flatten", "dataset_rows", "SEP"]
 
@@ -104,7 +104,11 @@ def flatten(record: Mapping[str, Any], reserved: Collection[str] = ()) -> dict[s
     {'id': 'a', 'src.0.id': 'd', 'src.0.version': None, 'params.tags': ['x']}
     """
     out: dict[str, Any] = {}
-    _flatten_into(out, "", record)
+    try:
+        _flatten_into(out, "", record, False)
+    except _OddKey:  # a dotted or non-string key somewhere: walk again, checking every path
+        out = {}
+        _flatten_into(out, "", record, True)
     if reserved and not out.keys().isdisjoint(reserved):
         for path in [p for p in reserved if p in out]:
             free = _free(out, path)
@@ -112,40 +116,60 @@ def flatten(record: Mapping[str, Any], reserved: Collection[str] = ()) -> dict[s
     return out
 
 
-_SCALARS = frozenset({str, int, float, bool})
-_DICT = {dict}
+class _OddKey(Exception):
+    """Raised by the fast walk on a key that could make two paths collide."""
 
 
-def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[Any, Any]) -> None:
-    # The hot path of to_frame, tuned: exact type checks first (decoded JSON is
-    # dicts, lists and scalars), the ABCs only as a fallback, and the secret test
-    # read from a per-key cache rather than called.
-    secret_of = _SECRET_CACHE.get
+_SECRET, _ODD = 1, 2
+# key -> flags (_SECRET: its value is redacted; _ODD: not a str, or holds the separator,
+# so its path may collide with another). Field names are few: this stays small.
+_KEY_FLAGS: dict[Any, int] = {}
+
+
+def _key_flags(key: Any) -> int:
+    flags = (_SECRET if is_secret_key(key) else 0) | (_ODD if type(key) is not str or SEP in key else 0)
+    if len(_KEY_FLAGS) < 100_000:
+        _KEY_FLAGS[key] = flags
+    return flags
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[Any, Any], careful: bool) -> None:
+    # The hot path of to_frame, tuned: one cached flags lookup per key, exact type
+    # checks first (decoded JSON is dicts, lists and scalars), the ABCs only as a
+    # fallback. Paths can only collide through an odd key (see _KEY_FLAGS), so
+    # only a careful walk, after one was met, checks for collisions.
+    flags_of = _KEY_FLAGS.get
     for key, value in obj.items():
-        path = prefix + key if type(key) is str else prefix + str(key)
-        if path in out:
+        flags = flags_of(key)
+        if flags is None:
+            flags = _key_flags(key)
+        if flags & _ODD:
+            if not careful:
+                raise _OddKey
+            path = prefix + str(key)
+        else:
+            path = prefix + key
+        if careful and path in out:
             path = _free(out, path)
         if value is None:
             out[path] = None
             continue
-        secret = secret_of(key)
-        if secret is None:
-            secret = is_secret_key(key)
-        kind = type(value)
-        if secret:
+        if flags & _SECRET:
             out[path] = REDACTED
-        elif kind in _SCALARS:
+            continue
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool:
             out[path] = value
         elif kind is dict or isinstance(value, Mapping):
             if value:
-                _flatten_into(out, path + SEP, value)
+                _flatten_into(out, path + SEP, value, careful)
             else:
                 out[path] = {}
-        elif kind is list or kind is tuple or _is_collection(value):
+        elif kind is list or _is_collection(value):
             if value and (set(map(type, value)) == _DICT or all(isinstance(item, Mapping) for item in value)):
                 for i, item in enumerate(value):
                     if item:
-                        _flatten_into(out, f"{path}{SEP}{i}{SEP}", item)
+                        _flatten_into(out, f"{path}{SEP}{i}{SEP}", item, careful)
                     else:
                         out[f"{path}{SEP}{i}"] = {}
             elif not value and path in OBJECT_LIST_FIELDS:
@@ -154,6 +178,9 @@ def _flatten_into(out: dict[str, Any], prefix: str, obj: Mapping[Any, Any]) -> N
                 out[path] = redact(value)
         else:
             out[path] = redact(value)
+
+
+_DICT = {dict}
 
 
 def _free(out: dict[str, Any], path: str) -> str:

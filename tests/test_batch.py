@@ -288,3 +288,17 @@ def test_env_cache_dir_is_not_guessed(sim, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sim.client().get_operations(sim.operation_ids)
     assert not os.listdir(tmp_path)  # no cache unless asked
+
+
+def test_retry_after_is_capped_and_the_policy_retries_only_gets():
+    import urllib3
+
+    from nb_ops.client import MAX_RETRY_AFTER, RETRY_STATUSES, _retry_policy
+
+    policy = _retry_policy(5, 0.5)
+    slow = urllib3.HTTPResponse(body=b"", headers={"Retry-After": "100000"}, status=429)
+    assert policy.get_retry_after(slow) == MAX_RETRY_AFTER
+    fair = urllib3.HTTPResponse(body=b"", headers={"Retry-After": "3"}, status=429)
+    assert policy.get_retry_after(fair) == 3
+    assert policy.allowed_methods == frozenset({"GET"}) and set(policy.status_forcelist) == set(RETRY_STATUSES)
+    assert policy.total == 5 and policy.respect_retry_after_header and not policy.raise_on_status

@@ -100,7 +100,8 @@ def test_fetch_to_an_unwritable_place_is_one_line(sim, monkeypatch, tmp_path, ca
 @pytest.mark.parametrize(
     "argv",
     [["fetch"], ["demo", "--size", "0"], ["serve", "--port", "70000"], ["demo", "--speed", "fast"],
-     ["fetch", "x", "--csv", "a", "--json", "b"], ["nonsense"]],
+     ["fetch", "x", "--csv", "a", "--json", "b"], ["nonsense"], ["serve", "--faults", "{oops"],
+     ["serve", "--faults", '{"error_rate": 2}'], ["serve", "--faults", '{"typo_rate": 0.1}'], ["serve", "--latency", "-1"]],
 )
 def test_bad_arguments_exit_2_without_traceback(argv, capsys):
     with pytest.raises(SystemExit) as info:
