@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,7 +205,8 @@ class Client:
         """Close the HTTP connections and the worker threads. The client can still be used; it reconnects."""
         with self._lock:
             executor, self._executor = self._executor, None
-            sessions = list(self._sessions)
+            sessions, self._sessions = self._sessions, []
+            self._local = threading.local()  # every thread starts a fresh session next time
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
         for session in sessions:
@@ -326,7 +327,7 @@ class Client:
             try:
                 check_operation_id(op_id)
             except InvalidOperationId as exc:
-                errors[op_id if isinstance(op_id, Hashable) else repr(op_id)] = exc
+                errors[_error_key(op_id)] = exc
                 continue
             if op_id in seen:
                 continue
@@ -781,6 +782,15 @@ class _DiskCache:
             if not self._warned:  # a cache that cannot be written must not stop the fetch
                 self._warned = True
                 warnings.warn(f"nb_ops could not write its cache in {self.dir}: {exc}", NbOpsWarning, stacklevel=4)
+
+
+def _error_key(op_id: Any) -> Any:
+    """The key of a refused id in Batch.errors: the id itself, or its repr if it cannot be a key."""
+    try:
+        hash(op_id)
+    except TypeError:
+        return repr(op_id)
+    return op_id
 
 
 def _bounded_int(name: str, value: Any, low: int, high: int) -> int:
