@@ -157,7 +157,7 @@ def test_stall_times_a_short_read_timeout_out_and_blocks_no_one_else(start_sim):
         began = time.monotonic()
         with pytest.raises(requests.ReadTimeout):
             get(stalled, s, "0" * 32, timeout=(5, 0.3))
-        assert 0.3 <= time.monotonic() - began < 2
+        assert 0.3 <= time.monotonic() - began < 10  # the stall itself lasts 30 s
     holders = []
     for k in range(1, 4):
         raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
@@ -176,10 +176,10 @@ def test_stall_times_a_short_read_timeout_out_and_blocks_no_one_else(start_sim):
                 assert get(session, s, s.operation_ids[(k + j) % 32]).status_code == 200
 
     run_threads(32, worker)
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 15  # not held up by the 30 s stalls
     began = time.monotonic()
     s.stop()
-    assert time.monotonic() - began < 2  # four requests were still stalled for ~30 s
+    assert time.monotonic() - began < 10  # four requests were still stalled for ~30 s
     for raw in holders:
         assert raw.recv(1024) == b""  # dropped without a response
         raw.close()
@@ -187,16 +187,16 @@ def test_stall_times_a_short_read_timeout_out_and_blocks_no_one_else(start_sim):
 
 
 def test_a_short_stall_then_answers_normally_and_is_logged_while_it_stalls(start_sim, session):
-    s = start_sim(size=3, speed=0, start_time=T0, faults={"stall_rate": 1.0, "stall_seconds": 0.5})
+    s = start_sim(size=3, speed=0, start_time=T0, faults={"stall_rate": 1.0, "stall_seconds": 2.0})
     replies = []
     began = time.monotonic()
     sender = threading.Thread(target=lambda: replies.append(get(session, s, s.operation_ids[0])))
     sender.start()
-    while not s.requests and time.monotonic() - began < 0.4:
+    while not s.requests and time.monotonic() - began < 1.5:
         time.sleep(0.01)
     assert [r[-2:] for r in s.requests] == [("stall", None)]  # logged on arrival, status pending
-    sender.join(5)
-    assert time.monotonic() - began >= 0.5
+    sender.join(10)
+    assert time.monotonic() - began >= 2.0
     assert replies[0].status_code == 200 and replies[0].json() == s.snapshot(s.operation_ids[0])
     assert [r[-2:] for r in s.requests] == [("stall", 200)]
 
@@ -403,15 +403,15 @@ def test_rates_may_add_up_to_exactly_one():
 
 
 def test_latency_delays_every_response_and_can_change(start_sim, session):
-    s = start_sim(size=2, latency=0.2)
+    s = start_sim(size=2, latency=0.5)
     for segment in (s.operation_ids[0], "a%20b"):
         began = time.monotonic()
         get(session, s, segment)
-        assert time.monotonic() - began >= 0.2
+        assert time.monotonic() - began >= 0.5
     s.configure(latency=0)
     began = time.monotonic()
     assert get(session, s, s.operation_ids[0]).status_code == 200
-    assert time.monotonic() - began < 0.15
+    assert time.monotonic() - began < 0.45  # no longer the old latency
     assert s.latency == 0.0 and "latency" not in repr(s)
     s.configure(latency=0.1)
     assert "latency=0.1" in repr(s)
@@ -429,7 +429,7 @@ def test_latency_is_paid_in_parallel(start_sim):
     run_threads(16, worker)
     elapsed = time.monotonic() - began
     assert len(s.requests) == 320
-    assert elapsed < 2.5, elapsed  # ~1 s at 16 / 0.05 = 320 requests a second
+    assert elapsed < 8, elapsed  # ~1 s in parallel; one at a time would take 16 s
 
 
 def test_configure_changes_and_clears_faults_at_run_time(start_sim, session):
@@ -468,7 +468,7 @@ def test_stop_is_prompt_while_requests_wait_for_latency(start_sim):
     time.sleep(0.1)
     began = time.monotonic()
     s.stop()
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 10  # the latency is 30 s
     for t in threads:
         t.join(5)
     assert len(failures) == 4  # dropped, not answered late

@@ -551,7 +551,7 @@ def test_stop_frees_the_port_closes_connections_and_is_idempotent(session):
     assert fetch(session, s, op_id).status_code == 200  # leaves a keep-alive connection open
     began = time.monotonic()
     s.stop()
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 30  # not the 120 s idle timeout of a keep-alive connection
     assert not s.running
     s.stop()  # again: nothing happens
     with pytest.raises(requests.ConnectionError):
