@@ -323,23 +323,29 @@ class Client:
         order: list[str] = []  # distinct valid ids, as they first appear
         todo: list[str] = []
         seen: set[str] = set()
+        sequence: list[Any] = []  # every distinct id or refused key, as it first appears
         for op_id in ids:
             try:
                 check_operation_id(op_id)
             except InvalidOperationId as exc:
-                errors[_error_key(op_id)] = exc
+                key = _error_key(op_id)
+                if key not in errors:
+                    sequence.append(key)
+                errors[key] = exc
                 continue
             if op_id in seen:
                 continue
             seen.add(op_id)
             order.append(op_id)
+            sequence.append(op_id)
             cached = None if refresh else self._cached(op_id)
             if cached is not None:
                 found[op_id] = cached
             else:
                 todo.append(op_id)
-        asked = len(order) + len(errors)
+        asked = len(sequence)
         found.update(self._fetch_many(todo, errors, progress=progress, refresh=refresh))
+        errors = {key: errors[key] for key in sequence if key in errors}  # input order, not completion order
         batch = Batch([found[op_id] for op_id in order if op_id in found], errors)
         if errors:
             warnings.warn(batch._error_summary(asked), NbOpsWarning, stacklevel=2)
@@ -408,14 +414,14 @@ class Client:
             response = self._session.get(url, timeout=self.timeout)
         except requests.Timeout as exc:
             raise TransportError(
-                f"Timed out fetching operation {operation_id!r} from {self.base_url} "
+                f"Timed out fetching operation {operation_id!r:.80} from {self.base_url} "
                 f"(timeout {self.timeout[1]:g} s); retry later or pass a larger timeout=",
                 operation_id=operation_id,
             ) from exc
         except requests.RequestException as exc:
             gave_up = f" (gave up after {self.max_retries} retries)" if "Max retries exceeded" in str(exc) else ""
             raise TransportError(
-                f"Could not fetch operation {operation_id!r} from {self.base_url}: {_reason(exc)}{gave_up}",
+                f"Could not fetch operation {operation_id!r:.80} from {self.base_url}: {_reason(exc)}{gave_up}",
                 operation_id=operation_id,
             ) from exc
         logger.debug(
@@ -426,7 +432,7 @@ class Client:
             return Operation(data)
         except ValueError as exc:  # nested too deeply to be an operation
             raise APIError(
-                f"Operation {operation_id!r}: {exc}", status_code=response.status_code, operation_id=operation_id
+                f"Operation {operation_id!r:.80}: {exc}", status_code=response.status_code, operation_id=operation_id
             ) from None
 
     def _parse(self, response: requests.Response, operation_id: str) -> dict[str, Any]:
@@ -436,7 +442,7 @@ class Client:
             data = response.json()
         except (ValueError, RecursionError) as exc:
             raise APIError(
-                f"Operation {operation_id!r}: the API answered HTTP {response.status_code} with a body that is not JSON",
+                f"Operation {operation_id!r:.80}: the API answered HTTP {response.status_code} with a body that is not JSON",
                 status_code=response.status_code,
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
@@ -444,7 +450,7 @@ class Client:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             what = "an object without an id" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
             raise APIError(
-                f"Operation {operation_id!r}: the API answered with {what}, not an operation",
+                f"Operation {operation_id!r:.80}: the API answered with {what}, not an operation",
                 status_code=response.status_code,
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
@@ -463,19 +469,19 @@ class Client:
                 **common,
             )
         if status == 404:
-            return OperationNotFound(f"Operation {operation_id!r} not found (HTTP 404)", **common)
+            return OperationNotFound(f"Operation {operation_id!r:.80} not found (HTTP 404)", **common)
         if status == 422:
             reason = self._scrub(" ".join(_first_msg(detail).split()))[:_EXCERPT]
             return ValidationError(
-                f"The API refused operation id {operation_id!r} (HTTP 422){': ' + reason if reason else ''}",
+                f"The API refused operation id {operation_id!r:.80} (HTTP 422){': ' + reason if reason else ''}",
                 detail=self._scrub_obj(detail),
                 **common,
             )
         if status == 429:
-            return RateLimited(f"Rate limited by the API (HTTP 429) fetching operation {operation_id!r}", **common)
+            return RateLimited(f"Rate limited by the API (HTTP 429) fetching operation {operation_id!r:.80}", **common)
         reason = self._scrub(" ".join((response.reason or "").split()))[:_EXCERPT]
         return APIError(
-            f"HTTP {status} {reason} fetching operation {operation_id!r}".replace("  ", " ")
+            f"HTTP {status} {reason} fetching operation {operation_id!r:.80}".replace("  ", " ")
             + (f": {excerpt}" if excerpt else ""),
             **common,
         )
@@ -516,14 +522,14 @@ def check_operation_id(operation_id: Any) -> None:
             f"operation ids are strings, got {type(operation_id).__name__} {operation_id!r:.60}", operation_id
         )
     if not operation_id.strip():
-        raise InvalidOperationId(f"operation id is empty or blank: {operation_id!r}", operation_id)
+        raise InvalidOperationId(f"operation id is empty or blank: {operation_id!r:.80}", operation_id)
     if operation_id != operation_id.strip():
         raise InvalidOperationId(
-            f"operation id {operation_id!r} has leading or trailing whitespace; strip it first", operation_id
+            f"operation id {operation_id!r:.80} has leading or trailing whitespace; strip it first", operation_id
         )
     if operation_id in (".", ".."):
         # Percent-encoding leaves dots alone and URL normalisation would climb out of /v1/operations/.
-        raise InvalidOperationId(f"operation id {operation_id!r} is a relative path, not an id", operation_id)
+        raise InvalidOperationId(f"operation id {operation_id!r:.80} is a relative path, not an id", operation_id)
     try:
         operation_id.encode("utf-8")
     except UnicodeEncodeError:

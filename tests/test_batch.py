@@ -302,3 +302,11 @@ def test_retry_after_is_capped_and_the_policy_retries_only_gets():
     assert policy.get_retry_after(fair) == 3
     assert policy.allowed_methods == frozenset({"GET"}) and set(policy.status_forcelist) == set(RETRY_STATUSES)
     assert policy.total == 5 and policy.respect_retry_after_header and not policy.raise_on_status
+
+
+def test_errors_are_in_input_order_and_long_ids_are_cut_in_messages(sim):
+    ids = ["e" * 32, sim.operation_ids[0], "", "d" * 32, "x" * 5000, "c" * 32]
+    with pytest.warns(NbOpsWarning, match="5 of 6"):
+        batch = sim.client().get_operations(ids)
+    assert list(batch.errors) == [i for i in ids if i != sim.operation_ids[0]]
+    assert all(len(str(e)) < 400 for e in batch.errors.values())
