@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -108,8 +108,8 @@ class Client:
         jitter, honouring ``Retry-After`` (seconds or HTTP-date, at most
         :data:`MAX_RETRY_AFTER`). 0 turns retries off.
     backoff_factor : float, default 0.5
-        Base of the exponential backoff in seconds (0.5, 1, 2, 4 … plus up
-        to as much again of random jitter, at most 30 s a wait).
+        Base of the exponential backoff in seconds: with 0.5, the retries wait
+        0, 1, 2, 4, 8 … s, each plus up to 0.5 s of random jitter, at most 30 s.
     cache_dir : str or path-like, optional
         Keep finished operations on disk here too, so a re-run notebook
         fetches them with no request. Finished operations (succeeded, failed,
@@ -160,11 +160,11 @@ class Client:
             raise ConfigError(f"backoff_factor must be seconds from 0 to 60, got {backoff_factor!r:.60}")
         self._retry = _retry_policy(self.max_retries, float(backoff_factor))
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: list[tuple[threading.Thread, requests.Session]] = []
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._finished: dict[str, Operation] = {}  # terminal operations never change
-        self._disk = _DiskCache(cache_dir, self.base_url) if cache_dir is not None else None
+        self._disk = _DiskCache(cache_dir, self.base_url, self._api_key) if cache_dir is not None else None
 
     @property
     def _session(self) -> requests.Session:
@@ -173,7 +173,12 @@ class Client:
         if session is None:
             session = self._local.session = self._new_session()
             with self._lock:
-                self._sessions.append(session)
+                # Sessions of threads that have ended are closed here, so short-lived threads leave no sockets.
+                ended = [(t, s) for t, s in self._sessions if not t.is_alive()]
+                for item in ended:
+                    item[1].close()
+                    self._sessions.remove(item)
+                self._sessions.append((threading.current_thread(), session))
         return session
 
     def _new_session(self) -> requests.Session:
@@ -208,8 +213,9 @@ class Client:
             sessions, self._sessions = self._sessions, []
             self._local = threading.local()  # every thread starts a fresh session next time
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        for session in sessions:
+            # Queued fetches are cancelled; running ones end after their current attempt, in the background.
+            executor.shutdown(wait=False, cancel_futures=True)
+        for _, session in sessions:
             session.close()
 
     def get_operation(self, operation_id: str, *, refresh: bool = False) -> Operation:
@@ -358,31 +364,55 @@ class Client:
             return {}
         if progress is None:
             progress = len(ids) > 20 and _interactive()
-        abort: list[AuthenticationError] = []  # a refused key fails every id: stop asking
+        stop = threading.Event()  # set on Ctrl-C: no new attempts, no more waiting between them
+        refused: list[AuthenticationError] = []  # a 401 fails every id: stop asking
 
         def fetch(op_id: str) -> Operation:
-            if abort:
-                raise abort[0]
+            if refused:  # one error object per id, each naming its own id
+                first = refused[0]
+                raise AuthenticationError(
+                    str(first), status_code=first.status_code, operation_id=op_id, body_excerpt=first.body_excerpt
+                )
+            if stop.is_set():
+                raise TransportError(f"Operation {op_id!r:.80} was not fetched: the batch was interrupted", operation_id=op_id)
+            _batch.stop = stop
             try:
                 return self.get_operation(op_id, refresh=refresh)
             except AuthenticationError as exc:
-                abort.append(exc)
+                if exc.status_code == 401:  # a 403 may concern this operation only
+                    refused.append(exc)
                 raise
+            finally:
+                _batch.stop = None
 
         from tqdm.auto import tqdm
 
         results: dict[str, Operation] = {}
-        futures = {self._pool().submit(fetch, op_id): op_id for op_id in ids}
         bar = tqdm(total=len(ids), desc="operations", unit="op", disable=not progress, leave=True)
+        futures: dict[Future[Operation], str] = {}
         try:
-            for future in as_completed(futures):
-                op_id = futures[future]
-                try:
-                    results[op_id] = future.result()
-                except Exception as exc:  # noqa: BLE001 - one failed id must never cost the others
-                    errors[op_id] = exc
-                bar.update(1)
-        except BaseException:  # KeyboardInterrupt in a notebook: stop what has not started
+            pool = self._pool()
+            for op_id in ids:
+                futures[pool.submit(fetch, op_id)] = op_id
+            pending = set(futures)
+            while pending:
+                # Not as_completed: futures cancelled by close() would never be reported done.
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                closed = {f for f in pending if f.cancelled()}
+                pending -= closed
+                for future in (*done, *closed):
+                    op_id = futures[future]
+                    try:
+                        results[op_id] = future.result()
+                    except CancelledError:
+                        errors[op_id] = TransportError(
+                            f"Operation {op_id!r:.80} was not fetched: the client was closed", operation_id=op_id
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one failed id must never cost the others
+                        errors[op_id] = exc
+                    bar.update(1)
+        except BaseException:  # KeyboardInterrupt in a notebook: stop what has not started, and the retries
+            stop.set()
             for future in futures:
                 future.cancel()
             raise
@@ -401,7 +431,10 @@ class Client:
         if op is None and self._disk is not None:
             data = self._disk.get(operation_id)
             if data is not None:
-                op = self._finished[operation_id] = Operation(data)
+                try:
+                    op = self._finished[operation_id] = Operation(data)
+                except (ValueError, RecursionError):  # a file too deep to use: a miss, rewritten on fetch
+                    return None
         return op
 
     def _fetch(self, operation_id: str) -> Operation:
@@ -410,20 +443,36 @@ class Client:
             raise ConfigError(f"No API key: set {API_KEY_ENV} or pass api_key= to nb_ops.Client")
         url = self.base_url + OPERATION_PATH.format(operation_id=quote(operation_id, safe=""))
         started = time.perf_counter()
-        try:
-            response = self._session.get(url, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise TransportError(
-                f"Timed out fetching operation {operation_id!r:.80} from {self.base_url} "
-                f"(timeout {self.timeout[1]:g} s); retry later or pass a larger timeout=",
-                operation_id=operation_id,
-            ) from exc
-        except requests.RequestException as exc:
-            gave_up = f" (gave up after {self.max_retries} retries)" if "Max retries exceeded" in str(exc) else ""
-            raise TransportError(
-                f"Could not fetch operation {operation_id!r:.80} from {self.base_url}: {_reason(exc)}{gave_up}",
-                operation_id=operation_id,
-            ) from exc
+        # Errors are raised "from None": the requests exception holds the prepared request,
+        # Authorization header included, which a verbose traceback would print.
+        retry: Retry = self._retry
+        while True:
+            try:
+                response = self._session.get(url, timeout=self.timeout)
+                break
+            except requests.Timeout:
+                raise TransportError(
+                    f"Timed out fetching operation {operation_id!r:.80} from {self.base_url} "
+                    f"(timeout {self.timeout[1]:g} s); retry later or pass a larger timeout=",
+                    operation_id=operation_id,
+                ) from None
+            except requests.RequestException as exc:
+                if _broke_in_body(exc):
+                    # The headers came, then the body broke off or stalled: the adapter's Retry
+                    # never sees that (requests reads the body later), so count it here, as a read error.
+                    try:
+                        retry = retry.increment("GET", url, error=urllib3.exceptions.ProtocolError(_reason(exc)))
+                    except urllib3.exceptions.MaxRetryError:
+                        pass
+                    else:
+                        retry.sleep()
+                        continue
+                gave_up = f" (gave up after {self.max_retries} retries)" if "Max retries exceeded" in str(exc) else ""
+                reason = _reason(exc)
+                raise TransportError(
+                    f"Could not fetch operation {operation_id!r:.80} from {self.base_url}: {reason}{gave_up}",
+                    operation_id=operation_id,
+                ) from None
         logger.debug(
             "GET operation %s -> %s in %.3f s", operation_id, response.status_code, time.perf_counter() - started
         )
@@ -440,13 +489,13 @@ class Client:
             raise self._error_for(response, operation_id)
         try:
             data = response.json()
-        except (ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError):
             raise APIError(
                 f"Operation {operation_id!r:.80}: the API answered HTTP {response.status_code} with a body that is not JSON",
                 status_code=response.status_code,
                 operation_id=operation_id,
                 body_excerpt=self._excerpt(response),
-            ) from exc
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             what = "an object without an id" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
             raise APIError(
@@ -602,6 +651,14 @@ def _resolve_timeout(timeout: Any) -> tuple[float, float]:
     return pair
 
 
+def _broke_in_body(exc: requests.RequestException) -> bool:
+    """True for a failure while reading the body, after the status and headers arrived."""
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(cause, urllib3.exceptions.ReadTimeoutError)
+
+
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
@@ -717,12 +774,47 @@ class Batch(Sequence[Operation]):
         return f"{len(self.errors)} of {asked} operations could not be fetched ({why}); see batch.errors"
 
 
+# The batch a worker thread is fetching for: its `stop` event ends retries early (Ctrl-C).
+_batch = threading.local()
+
+
 class _Retry(Retry):
-    """urllib3's Retry, with server-requested waits capped at :data:`MAX_RETRY_AFTER`."""
+    """urllib3's Retry with server-requested waits capped at :data:`MAX_RETRY_AFTER`, a malformed
+    ``Retry-After`` ignored (plain backoff instead), and waits that end when the batch is interrupted."""
 
     def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
-        wait = super().get_retry_after(response)
+        try:
+            wait = super().get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:
+            return None
         return None if wait is None else min(wait, MAX_RETRY_AFTER)
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        stop: threading.Event | None = getattr(_batch, "stop", None)
+        if stop is not None and stop.is_set():
+            retry = self.new(total=0, connect=0, read=0, status=0, other=0)  # no attempt after an interrupt
+            return Retry.increment(retry, *args, **kwargs)
+        return super().increment(*args, **kwargs)
+
+    def sleep_for_retry(self, response: urllib3.BaseHTTPResponse) -> bool:
+        wait = self.get_retry_after(response)
+        if wait:
+            _pause(wait)
+            return True
+        return False
+
+    def _sleep_backoff(self) -> None:
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            _pause(backoff)
+
+
+def _pause(seconds: float) -> None:
+    stop: threading.Event | None = getattr(_batch, "stop", None)
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
 
 
 def _retry_policy(retries: int, backoff: float) -> Retry:
@@ -752,8 +844,17 @@ class _DiskCache:
     next fetch), never fatal.
     """
 
-    def __init__(self, root: str | os.PathLike[str], base_url: str) -> None:
-        self.dir = Path(root).expanduser() / hashlib.sha256(base_url.encode()).hexdigest()[:16]
+    def __init__(self, root: Any, base_url: str, api_key: str | None) -> None:
+        if not isinstance(root, str | os.PathLike) or not str(root).strip():
+            raise ConfigError(f"cache_dir must be a folder path, got {root!r:.60}")
+        try:
+            folder = Path(root).expanduser()
+        except RuntimeError as exc:  # "~nosuchuser"
+            raise ConfigError(f"cache_dir {str(root)!r:.60}: {exc}") from None
+        # One folder per API and key: another key (maybe revoked, maybe another project's) must ask
+        # the API itself. Only a hash of a hash of the key is used, which cannot be turned back.
+        key_hash = hashlib.sha256((api_key or "").encode()).hexdigest()
+        self.dir = folder / hashlib.sha256(f"{base_url}\n{key_hash}".encode()).hexdigest()[:16]
         self._warned = False
 
     def _path(self, operation_id: str) -> Path:
@@ -791,12 +892,9 @@ class _DiskCache:
 
 
 def _error_key(op_id: Any) -> Any:
-    """The key of a refused id in Batch.errors: the id itself, or its repr if it cannot be a key."""
-    try:
-        hash(op_id)
-    except TypeError:
-        return repr(op_id)
-    return op_id
+    """The key of a refused id in Batch.errors: a string id itself, anything else its repr
+    (so 1, True and 1.0 stay three entries)."""
+    return op_id if isinstance(op_id, str) else repr(op_id)
 
 
 def _bounded_int(name: str, value: Any, low: int, high: int) -> int:

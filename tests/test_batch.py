@@ -66,7 +66,7 @@ def test_failed_ids_land_in_errors_and_cost_nothing_else(sim):
     assert batch.ids == good
     assert isinstance(batch.errors["f" * 32], OperationNotFound)
     assert isinstance(batch.errors["e" * 32], OperationNotFound)
-    assert isinstance(batch.errors[""], InvalidOperationId) and isinstance(batch.errors[42], InvalidOperationId)
+    assert isinstance(batch.errors[""], InvalidOperationId) and isinstance(batch.errors["42"], InvalidOperationId)
     assert isinstance(batch.errors["bad id"], nb_ops.ValidationError)
     message = str(caught[0].message)
     assert len(caught) == 1 and "5 of 35 operations could not be fetched" in message
@@ -310,3 +310,135 @@ def test_errors_are_in_input_order_and_long_ids_are_cut_in_messages(sim):
         batch = sim.client().get_operations(ids)
     assert list(batch.errors) == [i for i in ids if i != sim.operation_ids[0]]
     assert all(len(str(e)) < 400 for e in batch.errors.values())
+
+
+# --- found by trying to break it ------------------------------------------------------------------
+
+
+def test_close_during_a_batch_returns_it_with_typed_errors(start_sim):
+    import threading
+
+    sim = start_sim(size=200, latency=0.2)
+    client = sim.client(max_workers=2)
+    result = {}
+
+    def run():
+        with pytest.warns(NbOpsWarning):
+            result["batch"] = client.get_operations(sim.operation_ids)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(0.5)
+    client.close()
+    runner.join(30)
+    assert not runner.is_alive(), "get_operations hung after close()"
+    batch = result["batch"]
+    assert len(batch) + len(batch.errors) == 200 and len(batch.errors) > 100
+    assert all(isinstance(e, TransportError) and "closed" in str(e) for e in batch.errors.values())
+
+
+def test_a_401_stops_the_batch_with_one_error_per_id_but_a_403_does_not(canned_api):
+    server, answers = canned_api
+    answers.update({"a": 401, "b": 401, "c": 401})
+    client = Client(api_key="k", base_url=server, max_workers=1, **FAST)
+    with pytest.warns(NbOpsWarning):
+        batch = client.get_operations(["a", "b", "c"])
+    errors = list(batch.errors.values())
+    assert len({id(e) for e in errors}) == 3 and [e.operation_id for e in errors] == ["a", "b", "c"]
+    answers.clear()
+    answers.update({"x": 403})
+    with pytest.warns(NbOpsWarning, match="1 of 3"):
+        batch = client.get_operations(["x", "y", "z"])
+    assert batch.ids == ["y", "z"] and isinstance(batch.errors["x"], AuthenticationError)
+
+
+def test_a_malformed_retry_after_falls_back_to_backoff(canned_api):
+    server, answers = canned_api
+    answers["m"] = (429, {"Retry-After": "soon"})
+    client = Client(api_key="k", base_url=server, max_retries=2, **FAST)
+    with pytest.raises(RateLimited):
+        client.get_operation("m")
+
+
+def test_a_body_that_breaks_off_is_retried(canned_api):
+    server, answers = canned_api
+    answers["t"] = "truncate-once"
+    assert Client(api_key="k", base_url=server, **FAST).get_operation("t").id == "t"
+    assert answers["t-seen"] == 2
+
+
+def test_a_cache_file_too_deep_to_use_is_a_miss(start_sim, tmp_path):
+    sim = start_sim(size=60, speed=0)
+    cache = tmp_path / "c"
+    first = sim.client(cache_dir=cache).get_operations(sim.operation_ids)
+    victim = next(op.id for op in first if op.is_terminal)
+    path = next(p for p in cache.rglob("*.json") if victim in p.read_text())
+    text = path.read_text()
+    assert text.endswith("}}")
+    for depth in (700, 3000):  # too deep for redaction, and too deep for the JSON decoder
+        path.write_text(text[:-2] + ', "x": ' + "[" * depth + "]" * depth + "}}")
+        assert sim.client(cache_dir=cache).get_operation(victim).id == victim
+
+
+def test_the_disk_cache_is_per_key(start_sim, tmp_path):
+    sim = start_sim(size=60, speed=0)
+    cache = tmp_path / "c"
+    sim.client(cache_dir=cache).get_operations(sim.operation_ids)
+    other = Client(api_key="revoked", base_url=sim.base_url, cache_dir=cache, max_workers=2)
+    with pytest.warns(NbOpsWarning, match="60 of 60"):
+        batch = other.get_operations(sim.operation_ids)
+    assert all(isinstance(e, AuthenticationError) for e in batch.errors.values())
+
+
+@pytest.mark.parametrize("bad", [5, b"x", "", "~nosuchuser-nb-ops/x"])
+def test_bad_cache_dirs_are_config_errors(sim, bad):
+    with pytest.raises(ConfigError):
+        sim.client(cache_dir=bad)
+
+
+@pytest.fixture
+def canned_api():
+    """A loopback server answering per id: a status, (status, headers), or "truncate-once"."""
+    import http.server
+    import threading
+
+    answers: dict = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            op_id = self.path.rsplit("/", 1)[-1]
+            spec = answers.get(op_id, 200)
+            status, headers = spec if isinstance(spec, tuple) else (spec, {})
+            body = json.dumps({"id": op_id, "status": "running"} if status == 200 or spec == "truncate-once"
+                              else {"detail": "no"}).encode()
+            if spec == "truncate-once":
+                answers["t-seen"] = answers.get("t-seen", 0) + 1
+                status = 200
+                if answers["t-seen"] == 1:  # promise more than is sent, then hang up
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body) + 50))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", answers
+    server.shutdown()
+    server.server_close()
+    thread.join()

@@ -151,3 +151,11 @@ def test_ids_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
     assert main(["fetch", "--ids-file", str(ids)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "nb-ops: error: the ids file is not UTF-8 text"
+
+
+def test_ids_file_with_a_bom(sim, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("NEBIUS_API_KEY", sim.api_key)
+    monkeypatch.setenv("NEBIUS_BASE_URL", sim.base_url)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(sim.operation_ids[:2]), encoding="utf-8-sig")
+    assert main(["fetch", "--ids-file", str(ids)]) == 0
