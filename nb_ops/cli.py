@@ -222,7 +222,8 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _read_ids(path: Path) -> list[str]:
-    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")  # a BOM is not an id
+    text = text.removeprefix("\ufeff")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
