@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -292,14 +294,15 @@ def _demo(args: argparse.Namespace) -> int:
         with sim.client() as client:
             operations, failures = _fetch_all(client, sim.operation_ids)
         took = time.perf_counter() - started
-    print(f"Fetched {len(operations)} operations from {sim.base_url} in {took:.2f} s.")
-    for op_id, exc in failures:
-        print(f"  could not fetch {op_id!r}: {exc}", file=sys.stderr)
-
-    frame = to_frame(operations)
+        print(f"Fetched {len(operations)} operations from {sim.base_url} in {took:.2f} s.")
+        for op_id, exc in failures:
+            print(f"  could not fetch {op_id!r}: {exc}", file=sys.stderr)
+        frame = to_frame(operations)
+        print()
+        print(summary(frame))
+        operations = _demo_watch(sim, operations, args.speed)
+    frame = to_frame(operations)  # the files hold the fleet as the watch left it
     sources, destinations = sources_frame(operations), destinations_frame(operations)
-    print()
-    print(summary(frame))
 
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -313,6 +316,40 @@ def _demo(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path.name:<20} {path.stat().st_size:>9,} bytes")
     return EXIT_ERROR if failures else EXIT_OK
+
+
+#: Simulated seconds per real second while the demo watches: the fleet's queued and running
+#: operations all finish within 40 simulated minutes, so about 2 s here.
+DEMO_WATCH_SPEED = 1200.0
+
+
+def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> list[Operation]:
+    """Watch the queued and running operations to the end (text lines), time sped up; return the fleet's latest state."""
+    from .monitor import watch
+
+    active = [op.id for op in operations if op.status in ("queued", "running") and op.id]
+    if not active:
+        return operations
+    faster = max(DEMO_WATCH_SPEED, speed)
+    print()
+    print(f"Watching the {_plural(len(active), 'queued or running operation')} to the end ({faster:g}x time)…", flush=True)
+    stop = threading.Event()
+
+    def fast_forward() -> None:  # the simulator's clock runs at `speed`; add the rest
+        while not stop.wait(0.05):
+            sim.advance(0.05 * (faster - speed))
+
+    pusher = threading.Thread(target=fast_forward, name="nb-ops-demo-clock", daemon=True)
+    pusher.start()
+    try:
+        with sim.client() as client:
+            monitor = watch(active, client=client, interval=0.5, timeout=120, display="text", file=sys.stdout)
+            monitor.wait()
+    finally:
+        stop.set()
+        pusher.join()
+    latest = monitor.operations
+    return [latest.get(op.id or "", op) for op in operations]
 
 
 def summary(frame: pd.DataFrame) -> str:
