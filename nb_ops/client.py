@@ -375,15 +375,12 @@ class Client:
                 )
             if stop.is_set():
                 raise TransportError(f"Operation {op_id!r:.80} was not fetched: the batch was interrupted", operation_id=op_id)
-            _batch.stop = stop
             try:
-                return self.get_operation(op_id, refresh=refresh)
+                return self._get_until(op_id, stop, refresh=refresh)
             except AuthenticationError as exc:
                 if exc.status_code == 401:  # a 403 may concern this operation only
                     refused.append(exc)
                 raise
-            finally:
-                _batch.stop = None
 
         from tqdm.auto import tqdm
 
@@ -419,6 +416,14 @@ class Client:
         finally:
             bar.close()
         return results
+
+    def _get_until(self, operation_id: str, stop: threading.Event, *, refresh: bool = False) -> Operation:
+        """:meth:`get_operation` whose retries and waits end as soon as ``stop`` is set."""
+        _batch.stop = stop
+        try:
+            return self.get_operation(operation_id, refresh=refresh)
+        finally:
+            _batch.stop = None
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextvars
+import functools
 import html
 import logging
 import math
@@ -276,7 +277,7 @@ class Monitor:
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf
         ):
             raise ConfigError(f"timeout must be positive seconds or None, got {timeout!r:.60}")
-        if display not in (True, False, "widget", "text"):
+        if not (display is True or display is False or display in ("widget", "text")):
             raise ConfigError(f"display must be True, False, 'widget' or 'text', got {display!r:.60}")
         self._owns_client = client is None
         self._client = Client() if client is None else client
@@ -307,6 +308,7 @@ class Monitor:
         self._applied_by: set[str] = set()  # names of the threads that updated the display
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
+        self._round_stop = threading.Event()  # ends the retries of fetches in flight
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -315,6 +317,8 @@ class Monitor:
         self._final_changes: list[str] = []
         mode = ("widget" if _in_kernel() else "text") if display is True else display
         self._mode: str | None = mode or None
+        if file is not None and not callable(getattr(file, "write", None)):
+            raise TypeError(f"file must be a text stream with a write() method, got {type(file).__name__}")
         self._file = file
         self._view: _WidgetView | _TextView | None = None
 
@@ -327,7 +331,7 @@ class Monitor:
         RuntimeError
             If the monitor was started before.
         """
-        if self._thread is not None:
+        if self._thread is not None or self.started_at is not None:
             raise RuntimeError("this monitor was already started; call nb_ops.watch again for a new one")
         self.started_at = datetime.now(UTC)
         self._started = time.monotonic()
@@ -340,18 +344,24 @@ class Monitor:
         elif self._mode == "text":
             self._view = _TextView(self._file if self._file is not None else sys.stderr, self.interval)
         key = tuple(self.ids)
-        with _REGISTRY_LOCK:
-            previous = _REGISTRY.get(key)
-            _REGISTRY[key] = self
-        if previous is not None and previous is not self:
-            previous._request_stop("a new watch of the same operations replaced this one")
         # The thread runs in a copy of this context: ipykernel 7.0.x keeps the parent header of the
         # cell in a context variable, and updates sent without it are lost.
         context = contextvars.copy_context()
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=context.run, args=(self._run,), name=f"nb_ops-watch-{len(self.ids)}ops", daemon=True
         )
-        self._thread.start()
+        # Registering and starting happen under one lock, so two cells (or threads) watching the
+        # same ids at once always leave exactly one monitor polling, and never join an unstarted thread.
+        with _REGISTRY_LOCK:
+            previous = _REGISTRY.get(key)
+            _REGISTRY[key] = self
+            if previous is not None and previous is not self:
+                previous._request_stop("a new watch of the same operations replaced this one")
+            if not self._stop_event.is_set():  # stop() before start() means: do not start at all
+                thread.start()
+                self._thread = thread
+        if self._thread is None:
+            self._finish("stopped")
         if previous is not None and previous is not self:
             previous._join(5.0)
         return self
@@ -494,7 +504,7 @@ class Monitor:
 
     def _join(self, timeout: float) -> None:
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and thread.ident is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def _run(self) -> None:
@@ -507,8 +517,8 @@ class Monitor:
                     reason = self._ending()
                     break
                 results = self._fetch_round(todo)
-                if results is None:  # stopped during the round
-                    reason = "stopped"
+                if results is None:  # stopped, or out of time, during the round
+                    reason = "stopped" if self._stop_event.is_set() else "timeout"
                     break
                 fetched = time.monotonic()
                 snapshot = self._observe(results)
@@ -548,10 +558,13 @@ class Monitor:
         if self._pool is None:
             workers = max(1, min(getattr(self._client, "max_workers", 16), len(self.ids)))
             self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="nb_ops-watch-fetch")
-        futures = {self._pool.submit(self._client.get_operation, op_id): op_id for op_id in ids}
+        fetch = functools.partial(_fetch_stoppable, self._client, self._round_stop)
+        futures = {self._pool.submit(fetch, op_id): op_id for op_id in ids}
         pending: set[concurrent.futures.Future[Operation]] = set(futures)
         while pending:
-            if self._stop_event.is_set():
+            overdue = self._deadline is not None and time.monotonic() >= self._deadline
+            if self._stop_event.is_set() or overdue:
+                self._round_stop.set()  # in-flight fetches make no further attempt
                 for future in pending:
                     future.cancel()
                 return None
@@ -718,6 +731,12 @@ class Monitor:
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
+def _fetch_stoppable(client: Any, stop: threading.Event, operation_id: str) -> Operation:
+    """One fetch whose retries end once ``stop`` is set (so nothing is sent after Monitor.stop)."""
+    get = getattr(client, "_get_until", None)
+    return get(operation_id, stop) if get is not None else client.get_operation(operation_id)
+
+
 def _in_kernel() -> bool:
     """True inside a Jupyter kernel (an IPython shell with a kernel), where widgets can be seen."""
     ipython = sys.modules.get("IPython")
@@ -941,11 +960,14 @@ class _TextView:
         self._first = True
 
     def _write(self, text: str) -> None:
+        if self.file is None:
+            return
         try:
             self.file.write(text + "\n")
             self.file.flush()
-        except (OSError, ValueError):  # a closed or broken stream must not stop the monitor
-            logger.debug("could not write progress to %r", self.file)
+        except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the monitor
+            logger.debug("could not write progress to %r; no more text output", self.file)
+            self.file = None
 
     def update(self, snapshot: _Snapshot, *, force: bool = False) -> None:
         now = time.monotonic()

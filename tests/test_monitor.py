@@ -314,3 +314,83 @@ def test_demo_watches_queued_and_running_to_the_end(tmp_path, capsys):
     assert printed.index("Operations by type") < printed.index("stopped watching at") < printed.index("Wrote 6 files")
     ops = pd.read_parquet(out / "operations.parquet")
     assert len(ops) == 60 and not ops["status"].isin(["queued", "running"]).any()  # written after the watch
+
+
+# --- found by trying to break it ------------------------------------------------------------------
+
+
+def test_watching_the_same_ids_from_many_threads_leaves_exactly_one_monitor(start_sim):
+    import threading as th
+
+    import nb_ops
+
+    sim = start_sim(speed=0)
+    client = sim.client()
+    running = [op.id for op in client.get_operations(sim.operation_ids) if not op.is_terminal][:5]
+    barrier = th.Barrier(12)
+    monitors, errors = [], []
+
+    def go():
+        barrier.wait()
+        try:
+            monitors.append(nb_ops.watch(running, client=client, display=False, interval=0.1))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [th.Thread(target=go) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(monitors) == 12
+    time.sleep(0.5)
+    alive = [m for m in monitors if m.running]
+    assert len(alive) == 1
+    for m in monitors:
+        m.stop()
+    assert not [t for t in th.enumerate() if t.name.startswith("nb_ops-watch-") and "fetch" not in t.name]
+
+
+def test_nothing_is_sent_after_stop_and_timeout_holds_during_a_slow_round(start_sim):
+    import nb_ops
+
+    sim = start_sim(speed=0)
+    client = sim.client(timeout=1, max_retries=3, backoff_factor=0.1)
+    running = [op.id for op in client.get_operations(sim.operation_ids) if not op.is_terminal][:4]
+    sim.configure(faults={"stall_rate": 1.0, "stall_seconds": 3})
+    monitor = nb_ops.watch(running, client=client, display=False, interval=0.1)
+    time.sleep(0.3)
+    monitor.stop()
+    time.sleep(1.5)  # let attempts in flight time out
+    before = len(sim.requests)
+    time.sleep(3)
+    assert len(sim.requests) == before  # no retries after stop()
+    began = time.monotonic()
+    slow = nb_ops.watch(running, client=sim.client(timeout=30), display=False, interval=0.5, timeout=1)
+    slow.wait(20)
+    assert slow.reason == "timeout" and time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("display", [1, 0, "yes"])
+def test_display_must_be_a_real_choice(sim, display):
+    import nb_ops
+
+    with pytest.raises(nb_ops.ConfigError):
+        nb_ops.watch(sim.operation_ids[:2], client=sim.client(), display=display)
+
+
+def test_a_broken_text_stream_does_not_stop_the_monitor(start_sim):
+    import io
+
+    import nb_ops
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise RuntimeError("disk on fire")
+
+    sim = start_sim(speed=3000)
+    ids = sim.operation_ids[:10]
+    monitor = nb_ops.watch(ids, client=sim.client(), display="text", interval=0.05, timeout=2, file=Broken())
+    assert monitor.wait(30) and monitor.reason == "timeout"  # polled to the end, not "crashed"
+    with pytest.raises(TypeError, match="write"):
+        nb_ops.watch(ids, client=sim.client(), display="text", file="out.txt")
