@@ -596,8 +596,9 @@ class Monitor:
         status, trained = op.status, op.trained_steps
         key = (status, trained)
         if key != row.key:
-            if row.key is None:
-                # First sight: the server says since when it is in this state.
+            if row.key is None and trained is None:
+                # First sight: the server says since when it is in this state. (With a step
+                # counter there is no telling when the steps last moved: count from now.)
                 since = _when(op.get("in_progress_at")) if status in ("running", "unknown") else None
                 since = since or (_when(op.get("created_at")) if status in ("queued", "unknown") else None)
                 row.changed_at = min(since, now) if since is not None else now
@@ -792,6 +793,11 @@ def _duration(seconds: float | None) -> str:
     return "" if seconds is None else format_duration(timedelta(seconds=max(0.0, seconds)))
 
 
+# An observed step rate needs a few moves over a little while before it means anything.
+_RATE_SAMPLES = 3
+_RATE_SPAN = 2.0  # seconds of wall time between the first and last sample
+
+
 def _eta(row: _Row, now: datetime) -> tuple[float | None, float | None]:
     """Seconds left by the server's ``estimated_finish``, and by the observed step rate."""
     op = row.op
@@ -803,9 +809,9 @@ def _eta(row: _Row, now: datetime) -> tuple[float | None, float | None]:
         server = max(0.0, estimated - now.timestamp())
     rate_left = None
     total, samples = op.total_steps, row.samples
-    if total is not None and len(samples) >= 2:
+    if total is not None and len(samples) >= _RATE_SAMPLES:
         (t0, s0), (t1, s1) = samples[0], samples[-1]
-        if t1 > t0 and s1 > s0:
+        if t1 - t0 >= _RATE_SPAN and s1 > s0:
             rate = (s1 - s0) / (t1 - t0)
             rate_left = max(0.0, (total - s1) / rate - (now.timestamp() - t1))
     return server, rate_left
