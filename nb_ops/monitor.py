@@ -400,6 +400,11 @@ class Monitor:
             self._request_stop("interrupted (KeyboardInterrupt)")
             self._join(5.0)
             raise
+        if self._done.is_set() and isinstance(self._view, _WidgetView):
+            # The polling thread replaced the widget with the summary after its cell had finished;
+            # a front end applies that, but a headless run (nbclient, nbconvert) only records updates
+            # that arrive while some cell runs. Sent again from this cell, the summary is saved too.
+            self._view.resend_final()
         return self._done.is_set()
 
     @property
@@ -1103,4 +1108,9 @@ class _WidgetView:
         self.final = {"text/plain": _summary_text(snapshot), "text/html": _summary_html(snapshot)}
         if self._handle is not None:
             # Replace the live widget by a static summary: a saved notebook then reads well without a kernel.
+            self._handle.update(self.final, raw=True)
+
+    def resend_final(self) -> None:
+        """Send the final summary to the display again, from the calling thread (see Monitor.wait)."""
+        if self._handle is not None and self.final is not None:
             self._handle.update(self.final, raw=True)
