@@ -289,7 +289,8 @@ class Monitor:
         self._rows: dict[str, _Row] = {}
         for item in ids:
             op_id = item.id if isinstance(item, Operation) else item
-            key = op_id if isinstance(op_id, str) else repr(op_id)
+            # A non-string id gets a key no real id can have, so 5 and "5" stay two rows.
+            key = op_id if isinstance(op_id, str) else f"<{type(op_id).__name__} {op_id!r:.60}>"
             if key in self._rows:
                 continue
             row = self._rows[key] = _Row(key)

@@ -394,3 +394,12 @@ def test_a_broken_text_stream_does_not_stop_the_monitor(start_sim):
     assert monitor.wait(30) and monitor.reason == "timeout"  # polled to the end, not "crashed"
     with pytest.raises(TypeError, match="write"):
         nb_ops.watch(ids, client=sim.client(), display="text", file="out.txt")
+
+
+def test_a_non_string_id_and_the_same_text_stay_two_rows(start_sim):
+    import nb_ops
+
+    sim = start_sim(speed=0)
+    monitor = nb_ops.watch([5, "5"], client=sim.client(), display=False, interval=0.1)
+    assert monitor.wait(30)
+    assert set(monitor.errors) == {"<int 5>", "5"} and monitor.reason == "errors"
