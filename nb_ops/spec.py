@@ -51,7 +51,7 @@ SECRET_KEYS: Final = frozenset(
 )
 # Name endings that mark a secret whatever comes before (refresh_token, hf_api_key, db_password).
 _SECRET_ENDINGS: Final = ("token", "password", "secret", "api_key", "apikey", "private_key", "credentials")
-_SECRET_CACHE: dict[object, bool] = {}  # key -> is_secret_key(key); read directly by hot loops
+_SECRET_CACHE: dict[object, bool] = {}  # key -> is_secret_key(key); records.py keeps its own per-key flags
 
 
 def is_secret_key(key: object) -> bool:
