@@ -44,7 +44,7 @@ from .errors import (
     ValidationError,
 )
 from .operation import STATUS_COLORS, Operation
-from .spec import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, OPERATION_PATH, TERMINAL_STATUSES
+from .spec import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, OPERATION_PATH, TERMINAL_STATUSES, UNSEEN_STATUS_COLOR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -758,7 +758,7 @@ class Batch(Sequence[Operation]):
     def _repr_html_(self) -> str:
         counts = collections.Counter(op.status or "?" for op in self._operations)
         items = "".join(
-            f'<span style="background:{STATUS_COLORS.get(status, "#8c564b")};color:white;padding:1px 7px;'
+            f'<span style="background:{STATUS_COLORS.get(status, UNSEEN_STATUS_COLOR)};color:white;padding:1px 7px;'
             f'border-radius:8px;margin-right:4px;font-size:0.85em">{html.escape(status)} {count}</span>'
             for status, count in counts.most_common()
         )

@@ -11,20 +11,11 @@ from typing import Any
 
 from .errors import DataWarning
 from .records import redact
-from .spec import STATUSES, TERMINAL_STATUSES
+from .spec import STATUS_COLORS, STATUSES, TERMINAL_STATUSES
+from .spec import UNSEEN_STATUS_COLOR as _UNSEEN_COLOR
 
 __all__ = ["Operation", "STATUS_COLORS", "format_duration"]
 
-#: Colour of each status in cards and widgets (and plots, later).
-STATUS_COLORS = {
-    "queued": "#9467bd",
-    "running": "#1f77b4",
-    "succeeded": "#2ca02c",
-    "failed": "#d62728",
-    "cancelled": "#7f7f7f",
-    "unknown": "#ff7f0e",
-}
-_UNSEEN_COLOR = "#8c564b"
 # datetime's own range, in unix seconds (years 1..9999).
 _MIN_S = -62135596800
 _MAX_S = 253402300799
@@ -307,4 +298,3 @@ def _minus(end: datetime | None, start: datetime | None) -> timedelta | None:
     return end - start if end is not None and start is not None else None
 
 
-assert set(STATUS_COLORS) == set(STATUSES)

@@ -25,6 +25,18 @@ OPERATION_PATH: Final = "/v1/operations/{operation_id}"
 STATUSES: Final = ("queued", "running", "succeeded", "failed", "cancelled", "unknown")
 #: Statuses an operation never leaves. ``unknown`` is not one of them.
 TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed", "cancelled"})
+#: Colour of each status in cards, widgets and charts (matplotlib's tab10 hues).
+STATUS_COLORS: Final = {
+    "queued": "#9467bd",
+    "running": "#1f77b4",
+    "succeeded": "#2ca02c",
+    "failed": "#d62728",
+    "cancelled": "#7f7f7f",
+    "unknown": "#ff7f0e",
+}
+#: Colour of a status value the spec does not list.
+UNSEEN_STATUS_COLOR: Final = "#8c564b"
+assert set(STATUS_COLORS) == set(STATUSES)
 #: ``OperationType`` enum, in the order the spec lists it.
 TYPES: Final = (
     "yql",
