@@ -107,6 +107,7 @@ def watch(
     on_complete: Callable[[Monitor], Any] | None = None,
     display: bool | Literal["widget", "text"] = True,
     file: IO[str] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Monitor:
     """Watch operations until they finish, without blocking: widgets in Jupyter, text lines elsewhere.
 
@@ -134,6 +135,11 @@ def watch(
         (widgets are only displayed inside a kernel, but always built).
     file : file-like, optional
         Where text lines go (default ``sys.stderr``, as tqdm does).
+    clock : callable, optional
+        The server's current time in unix seconds, used for ``observed_at``,
+        elapsed times, staleness and ETAs; :func:`time.time` by default. With
+        the simulator pass ``clock=sim.now``: its clock is not the wall clock.
+        The polling pace (``interval``, ``timeout``) is always wall time.
 
     Returns
     -------
@@ -155,7 +161,8 @@ def watch(
     >>> monitor.history.groupby("operation_id")["trained_steps"].max()  # doctest: +SKIP
     """
     monitor = Monitor(
-        ids, client=client, interval=interval, timeout=timeout, on_complete=on_complete, display=display, file=file
+        ids, client=client, interval=interval, timeout=timeout, on_complete=on_complete, display=display, file=file,
+        clock=clock,
     )
     monitor.start()
     return monitor
@@ -268,6 +275,7 @@ class Monitor:
         on_complete: Callable[[Monitor], Any] | None = None,
         display: bool | Literal["widget", "text"] = True,
         file: IO[str] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if isinstance(ids, str | bytes):
             raise TypeError("watch expects a collection of ids; for one id use watch([id])")
@@ -322,6 +330,21 @@ class Monitor:
             raise TypeError(f"file must be a text stream with a write() method, got {type(file).__name__}")
         self._file = file
         self._view: _WidgetView | _TextView | None = None
+        if clock is not None:
+            if not callable(clock):
+                raise TypeError(f"clock must be a callable returning unix seconds, got {type(clock).__name__}")
+            _read_clock(clock)  # a clock that cannot tell the time fails here, not in the polling thread
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        """The server's current time: the ``clock`` given, else the wall clock."""
+        if self._clock is None:
+            return datetime.now(UTC)
+        try:
+            return datetime.fromtimestamp(_read_clock(self._clock), UTC)
+        except Exception:  # noqa: BLE001 - a clock that broke mid-watch must not end the watch
+            logger.warning("the monitor's clock failed; using the wall clock", exc_info=True)
+            return datetime.now(UTC)
 
     # -- public ----------------------------------------------------------------------------------
     def start(self) -> Monitor:
@@ -334,7 +357,7 @@ class Monitor:
         """
         if self._thread is not None or self.started_at is not None:
             raise RuntimeError("this monitor was already started; call nb_ops.watch again for a new one")
-        self.started_at = datetime.now(UTC)
+        self.started_at = self._now()
         self._started = time.monotonic()
         self._deadline = None if self.timeout is None else self._started + self.timeout
         snapshot = self._snapshot()
@@ -433,7 +456,7 @@ class Monitor:
     @property
     def stale(self) -> dict[str, timedelta]:
         """Id → time without change, for unfinished operations stale for at least :attr:`stale_after`."""
-        now = datetime.now(UTC)
+        now = self._now()
         with self._lock:
             out = {}
             for row in self._rows.values():
@@ -584,7 +607,7 @@ class Monitor:
         return results
 
     def _observe(self, results: dict[str, Operation | Exception]) -> _Snapshot:
-        now = datetime.now(UTC)
+        now = self._now()
         changes: list[str] = []
         with self._lock:
             for op_id, result in results.items():
@@ -653,7 +676,7 @@ class Monitor:
             if self._stop_event.is_set() and reason not in ("complete", "errors", "crashed"):
                 reason = "stopped"
             self.reason = reason
-            self.ended_at = datetime.now(UTC)
+            self.ended_at = self._now()
             snapshot = self._snapshot(changes=self._final_changes)
         if self._view is not None:
             try:
@@ -682,7 +705,7 @@ class Monitor:
 
     # -- views -------------------------------------------------------------------------------------
     def _snapshot(self, now: datetime | None = None, changes: list[str] | None = None) -> _Snapshot:
-        now = now or datetime.now(UTC)
+        now = now or self._now()
         with self._lock:
             rows = [_row_view(row, now, self.stale_after) for row in self._rows.values()]
             counts = collections.Counter(r.status for r in rows)
@@ -802,6 +825,17 @@ def _duration(seconds: float | None) -> str:
 # An observed step rate needs a few moves over a little while before it means anything.
 _RATE_SAMPLES = 3
 _RATE_SPAN = 2.0  # seconds of wall time between the first and last sample
+
+
+def _read_clock(clock: Callable[[], float]) -> float:
+    value = clock()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"clock must return unix seconds as a number, got {value!r:.60}")
+    try:
+        datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise ConfigError(f"clock returned {value!r:.60}, which is not a time datetime can hold") from None
+    return float(value)
 
 
 def _eta(row: _Row, now: datetime) -> tuple[float | None, float | None]:

@@ -311,7 +311,7 @@ def test_demo_watches_queued_and_running_to_the_end(tmp_path, capsys):
     watched = re.search(r"Watching the (\d+) queued or running operations", printed)
     assert watched and f"{watched.group(1)}/{watched.group(1)} finished" in printed
     assert "complete: every operation finished" in printed
-    assert printed.index("Operations by type") < printed.index("stopped watching at") < printed.index("Wrote 6 files")
+    assert printed.index("Operations by type") < printed.index("stopped watching at") < printed.index("Wrote 9 files")
     ops = pd.read_parquet(out / "operations.parquet")
     assert len(ops) == 60 and not ops["status"].isin(["queued", "running"]).any()  # written after the watch
 
@@ -403,3 +403,45 @@ def test_a_non_string_id_and_the_same_text_stay_two_rows(start_sim):
     monitor = nb_ops.watch([5, "5"], client=sim.client(), display=False, interval=0.1)
     assert monitor.wait(30)
     assert set(monitor.errors) == {"<int 5>", "5"} and monitor.reason == "errors"
+
+
+def test_clock_puts_observations_elapsed_and_eta_on_the_servers_time(start_sim):
+    start = 1_790_000_000.0  # months from the wall clock
+    sim = start_sim(speed=0, size=60, start_time=start)
+    running = ids_by_status(sim, "running", type_="finetuning")
+    m = watch(running, client=sim.client(), interval=0.05, display="widget", clock=sim.now)
+    assert m.started_at.timestamp() == start
+    assert wait_until(lambda: len(m.history) >= len(running))
+    sim.advance(600)
+    assert wait_until(lambda: m.history["observed_at"].max().timestamp() == start + 600)
+    m.stop()
+    assert m.ended_at.timestamp() == start + 600
+    # Elapsed times come from the same clock as the operations' own timestamps: minutes, not months.
+    assert " d " not in m.summary()  # with the wall clock: "73 d 04 h"
+    assert all(" d " not in row.elapsed.value for row in m._view.rows.values())
+
+
+def test_a_bad_clock_is_refused_and_a_clock_that_breaks_later_falls_back(start_sim, caplog):
+    import logging
+
+    client = nb_ops.Client(api_key="k", base_url="http://127.0.0.1:9")
+    with pytest.raises(TypeError, match="clock"):
+        watch(["a"], client=client, clock=12.0)
+    with pytest.raises(nb_ops.ConfigError, match="clock must return unix seconds"):
+        watch(["a"], client=client, clock=lambda: "noon")
+    with pytest.raises(nb_ops.ConfigError, match="not a time"):
+        watch(["a"], client=client, clock=lambda: 1e20)
+    sim = start_sim(speed=0)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError("clock source gone")
+        return sim.now()
+
+    with caplog.at_level(logging.WARNING, logger="nb_ops.monitor"):
+        m = watch(sim.operation_ids[:3], client=sim.client(), interval=0.05, display=False, clock=flaky, timeout=1)
+        assert m.wait(30)
+    assert m.reason in ("complete", "timeout") and len(m.history) >= 3
+    assert "the monitor's clock failed" in caplog.text
