@@ -6,6 +6,9 @@ The public surface:
 - :class:`Operation` is one response, read-only, with a notebook status card;
 - :func:`to_frame`, :func:`sources_frame`, :func:`destinations_frame` flatten
   operations into typed pandas DataFrames;
+- :func:`plot_timeline`, :func:`plot_durations`, :func:`plot_training` draw
+  timing charts with matplotlib (also as ``df.ops.timeline()`` …), which is
+  imported on the first chart;
 - :func:`watch` follows running operations live (widgets in Jupyter, text
   elsewhere) and returns a :class:`Monitor` with their history; both are
   imported on first use, so ``import nb_ops`` does not import ipywidgets;
@@ -23,6 +26,7 @@ from .errors import (
     AuthenticationError,
     ConfigError,
     DataWarning,
+    FrameError,
     InvalidOperationId,
     NbOpsError,
     NbOpsWarning,
@@ -33,6 +37,7 @@ from .errors import (
 )
 from .frame import destinations_frame, sources_frame, to_frame
 from .operation import Operation
+from .plots import plot_durations, plot_timeline, plot_training  # registers ``df.ops``; matplotlib loads on first draw
 
 if TYPE_CHECKING:
     from .monitor import Monitor, watch
@@ -49,9 +54,13 @@ __all__ = [
     "destinations_frame",
     "Monitor",
     "watch",
+    "plot_timeline",
+    "plot_durations",
+    "plot_training",
     "NbOpsError",
     "ConfigError",
     "InvalidOperationId",
+    "FrameError",
     "APIError",
     "AuthenticationError",
     "OperationNotFound",

@@ -12,6 +12,7 @@ __all__ = [
     "NbOpsError",
     "ConfigError",
     "InvalidOperationId",
+    "FrameError",
     "APIError",
     "AuthenticationError",
     "OperationNotFound",
@@ -39,6 +40,10 @@ class InvalidOperationId(NbOpsError, ValueError):
     def __init__(self, message: str, operation_id: Any = None) -> None:
         super().__init__(message)
         self.operation_id = operation_id
+
+
+class FrameError(NbOpsError, ValueError):
+    """A frame handed to a chart lacks a column it needs, or a column holds the wrong kind of values."""
 
 
 class APIError(NbOpsError):

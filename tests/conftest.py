@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Charts render off-screen in tests, whatever the machine's default backend.
+os.environ["MPLBACKEND"] = "Agg"
+
 
 @pytest.fixture(autouse=True)
 def _clean_nebius_env(monkeypatch):

@@ -326,7 +326,8 @@ def test_frame_round_trips_through_parquet(tmp_path):
 def test_public_surface():
     assert nb_ops.__all__ == [
         "__version__", "Client", "Batch", "Operation", "to_frame", "sources_frame", "destinations_frame",
-        "Monitor", "watch", "NbOpsError", "ConfigError", "InvalidOperationId", "APIError", "AuthenticationError",
+        "Monitor", "watch", "plot_timeline", "plot_durations", "plot_training",
+        "NbOpsError", "ConfigError", "InvalidOperationId", "FrameError", "APIError", "AuthenticationError",
         "OperationNotFound", "ValidationError", "RateLimited", "TransportError", "NbOpsWarning", "DataWarning",
     ]
     for name in nb_ops.__all__:

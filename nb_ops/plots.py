@@ -1,0 +1,819 @@
+"""Timing charts of operations with matplotlib: timelines, duration distributions, training progress.
+
+Every chart takes a frame of this library (:func:`nb_ops.to_frame`, or
+:attr:`nb_ops.Monitor.history` for training curves), draws on ``ax`` or on a
+new figure's axes, and returns the :class:`~matplotlib.axes.Axes`; nothing is
+shown or saved here. The same charts hang off any DataFrame as ``df.ops``
+(``df.ops.timeline()``, ``df.ops.durations()``, ``df.ops.training()``), the way
+pandas offers ``df.plot``.
+
+matplotlib is imported on the first chart, so ``import nb_ops`` stays light.
+Times are drawn in UTC with matplotlib's date locators; many operations are
+drawn as a few collections, not one artist per bar, so 1,000 lanes stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import FrameError
+from .frame import to_frame
+from .spec import STATUS_COLORS, STATUSES, TERMINAL_STATUSES, UNSEEN_STATUS_COLOR
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["plot_timeline", "plot_durations", "plot_training", "OpsAccessor", "DURATION_UNITS", "MEASURE_STYLES"]
+
+#: Units a duration axis can be drawn in, smallest first: (name, seconds).
+DURATION_UNITS: tuple[tuple[str, int], ...] = (("s", 1), ("min", 60), ("h", 3600), ("d", 86400))
+#: Label and colour of each duration column: waiting has the ``queued`` hue, running the ``running`` one.
+MEASURE_STYLES: dict[str, tuple[str, str]] = {
+    "queue_duration": ("waiting in queue", STATUS_COLORS["queued"]),
+    "run_duration": ("running", STATUS_COLORS["running"]),
+    "total_duration": ("created to finished", "#7f7f7f"),
+}
+#: Up to this many bars in a training chart each is annotated with its steps and ETA.
+LABELLED_LANES = 40
+#: Share of white mixed into a status colour for the time spent waiting in the queue.
+QUEUE_TINT = 0.6
+#: Most operations named in a training chart's legend; the rest are counted.
+LEGEND_OPERATIONS = 10
+
+_LANE = 0.8  # bar height, in lanes
+_NOW_COLOR = "0.25"
+_NS_PER_S = 1_000_000_000
+_OTHER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2")
+# Round durations for ticks of a log-scaled duration axis, in seconds.
+_NATURAL_TICKS = (
+    1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 8 * 3600, 12 * 3600,
+    86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400, 365 * 86400,
+)
+
+
+# --- the charts -------------------------------------------------------------------------------------
+
+
+def plot_timeline(
+    frame: Any,
+    *,
+    ax: Axes | None = None,
+    now: Any = None,
+    sort: str | Sequence[str] | None = "created_at",
+    label: str | None = "id",
+    **kwargs: Any,
+) -> Axes:
+    """Draw one lane per operation: time waiting in the queue (light), then running (solid).
+
+    Spans are coloured by status. An operation that has not finished runs
+    open-ended to ``now`` (marked with a ``>``), a "now" line is drawn, and a
+    running fine-tuning job's ``params.estimated_finish`` extends its lane as
+    a dashed line. Operations that never started show only their queue span;
+    a span of zero length shows as a diamond.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A frame from :func:`nb_ops.to_frame` (``status``, ``created_at``,
+        ``in_progress_at`` and ``finished_at`` are needed), or anything
+        :func:`~nb_ops.to_frame` accepts (a :class:`~nb_ops.Batch`, a list of
+        operations).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure sized to the number of lanes by default.
+    now : datetime-like, optional
+        Where open spans end. Defaults to the current time, or the latest
+        time in the frame if that is later. With the simulator pass
+        ``now=sim.now()``: its clock is not the wall clock.
+    sort : str or list of str or None
+        Column(s) the lanes are ordered by, top to bottom (missing values
+        last); ``None`` keeps the frame's order.
+    label : str or None
+        Column that names each lane (long ids are shortened); ``None`` for no
+        lane labels. When the lanes outnumber the lines the axes can hold,
+        labels are thinned to what fits.
+    **kwargs
+        Passed to the :class:`~matplotlib.collections.PolyCollection` of
+        running spans (``alpha``, ``linewidth``, ...).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    FrameError
+        If a needed column is missing, or ``sort``/``label`` names no column.
+
+    Examples
+    --------
+    >>> ax = nb_ops.plot_timeline(df, now=sim.now())  # doctest: +SKIP
+    >>> ax.figure.savefig("timeline.png", bbox_inches="tight")  # doctest: +SKIP
+    """
+    frame = _as_frame(frame)
+    _require(frame, ("status", "created_at", "in_progress_at", "finished_at"), "plot_timeline")
+    sort_by = [sort] if isinstance(sort, str) else list(sort or ())
+    _require(frame, [*sort_by, *([label] if label is not None else [])], "plot_timeline", what="column")
+    if sort_by:
+        frame = frame.sort_values(sort_by, na_position="last", kind="stable")
+    mpl = _matplotlib()
+    n = len(frame)
+    if ax is None:
+        ax = _new_axes(mpl, width=10.0, height=min(12.0, max(2.5, 0.28 * n + 1.4)))
+    _time_axis(mpl, ax, "x")
+    if n == 0:
+        return _no_data(ax, "no operations")
+
+    created = _days(frame["created_at"])
+    started = _days(frame["in_progress_at"])
+    finished = _days(frame["finished_at"])
+    status = _statuses(frame)
+    color = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
+    terminal = _terminal(frame, status)
+    now_day = _now_days(now, created, started, finished)
+    lanes = np.arange(n, dtype=float)
+
+    # Waiting: created -> started; never started: -> finished, or -> now while not terminal.
+    queue_end = np.where(~np.isnan(started), started, np.where(~np.isnan(finished), finished, np.nan))
+    queue_open = np.isnan(queue_end) & ~terminal & ~np.isnan(created)
+    queue_end = np.where(queue_open, np.maximum(now_day, created), queue_end)
+    has_queue = ~np.isnan(created) & ~np.isnan(queue_end)
+    # Running: started -> finished, or -> now while not terminal.
+    run_open = ~np.isnan(started) & np.isnan(finished) & ~terminal
+    run_end = np.where(run_open, np.maximum(now_day, started), finished)
+    has_run = ~np.isnan(started) & ~np.isnan(run_end)
+
+    light = _tint(color, QUEUE_TINT)
+    queue_bars = mpl.collections.PolyCollection(
+        _rects(created[has_queue], queue_end[has_queue], lanes[has_queue]),
+        facecolors=light[has_queue], edgecolors=light[has_queue], linewidths=0.5,
+    )
+    queue_bars.set_gid("queue")
+    ax.add_collection(queue_bars)
+    run_style = {"linewidths": 0.5, **kwargs}
+    run_bars = mpl.collections.PolyCollection(
+        _rects(started[has_run], run_end[has_run], lanes[has_run]),
+        facecolors=color[has_run], edgecolors=color[has_run], **run_style,
+    )
+    run_bars.set_gid("run")
+    ax.add_collection(run_bars)
+
+    size = _marker_size(ax, n)
+    # Zero-length: everything drawn for the lane starts and ends at one instant.
+    lo = np.fmin(np.where(has_queue, created, np.nan), np.where(has_run, started, np.nan))
+    hi = np.fmax(np.where(has_queue, queue_end, np.nan), np.where(has_run, run_end, np.nan))
+    point = ~np.isnan(lo) & (lo == hi)
+    # Started (or finished) but with no usable creation time: a mark where it is known.
+    lone = ~has_queue & ~has_run & (~np.isnan(started) | ~np.isnan(finished))
+    point_x = np.where(point, lo, np.where(~np.isnan(started), started, finished))
+    show = point | lone
+    points = ax.scatter(point_x[show], lanes[show], s=size**2, marker="D", c=color[show], zorder=3)
+    points.set_gid("instant")
+
+    open_end = queue_open | run_open
+    if open_end.any():
+        ends = ax.scatter(
+            np.full(int(open_end.sum()), now_day), lanes[open_end], s=size**2, marker=">",
+            c=np.where(run_open[open_end, None], color[open_end], light[open_end]), zorder=3,
+        )
+        ends.set_gid("open")
+        ax.axvline(now_day, color=_NOW_COLOR, linestyle=":", linewidth=1.2, zorder=4, gid="now")
+        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize="small", color=_NOW_COLOR)
+
+    eta = _estimated_finish(frame)
+    extend = run_open & ~np.isnan(eta) & (eta > now_day)
+    if extend.any():
+        dashes = mpl.collections.LineCollection(
+            [((now_day, y), (e, y)) for e, y in zip(eta[extend], lanes[extend], strict=True)],
+            colors=color[extend], linestyles="--", linewidths=max(1.0, min(2.0, size / 3)),
+        )
+        dashes.set_gid("estimated_finish")
+        ax.add_collection(dashes)
+
+    ax.autoscale_view()
+    ax.margins(x=0.02)
+    ax.set_ylim(n - 0.5, -0.5)
+    _lane_labels(mpl, ax, frame[label] if label is not None else None, label == "id")
+    ax.set_xlabel("time (UTC)")
+    ax.grid(axis="x", color="0.9", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+    handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=s) for s in _present(status)]
+    handles.append(mpl.patches.Patch(color=_tint(np.array([mpl.colors.to_rgba("0.35")]), QUEUE_TINT)[0],
+                                      label="lighter: waiting in queue"))
+    if open_end.any():
+        handles.append(mpl.lines.Line2D([], [], color=_NOW_COLOR, linestyle=":", marker=">", label="not finished, to now"))
+    if extend.any():
+        handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--", label="estimated finish"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
+    return ax
+
+
+def plot_durations(
+    frame: Any,
+    *,
+    ax: Axes | None = None,
+    by: str | None = "type",
+    which: str | Sequence[str] = ("queue_duration", "run_duration"),
+    unit: str | None = None,
+    log: bool | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Draw the distribution of queue and run durations per group: a box and every operation as a dot.
+
+    Boxes span the quartiles with the median as a thick line and whiskers to
+    the furthest value within 1.5 IQR (Tukey, as :meth:`~matplotlib.axes.Axes.boxplot`).
+    The axis is in the time unit that suits the data (s, min, h or d), and on
+    a log scale when the durations span more than two orders of magnitude.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A frame from :func:`nb_ops.to_frame` (or anything it accepts).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure by default.
+    by : str or None
+        Column to group by, one row of boxes per value (``None``: all together).
+    which : str or sequence of str
+        Duration columns (``timedelta64``) to draw, one box per group each.
+    unit : {"s", "min", "h", "d"}, optional
+        Force the unit; chosen from the data by default.
+    log : bool, optional
+        Force a log (``True``) or linear (``False``) scale; chosen from the
+        data by default. Zero durations stay visible on a log axis (symlog
+        below one second).
+    **kwargs
+        Passed to the scatter of individual operations (``s``, ``alpha``, ...).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    FrameError
+        If a column is missing or is not a duration, or ``unit`` is unknown.
+
+    Examples
+    --------
+    >>> ax = df.ops.durations(by="type")  # doctest: +SKIP
+    """
+    frame = _as_frame(frame)
+    measures = [which] if isinstance(which, str) else list(which)
+    if not measures:
+        raise FrameError("plot_durations needs at least one duration column in which=")
+    _require(frame, [*measures, *([by] if by is not None else [])], "plot_durations", what="column")
+    seconds = {}
+    for name in measures:
+        column = frame[name]
+        if not pd.api.types.is_timedelta64_dtype(column.dtype):
+            raise FrameError(f"plot_durations draws durations, but column {name!r} holds {column.dtype} values")
+        seconds[name] = column.to_numpy(dtype="timedelta64[ns]").astype("int64") / _NS_PER_S
+        seconds[name][pd.isna(column).to_numpy()] = np.nan
+    names = dict(DURATION_UNITS)
+    if unit is not None and unit not in names:
+        raise FrameError(f"unit must be one of {', '.join(names)}, not {unit!r}")
+
+    groups = _groups(frame, by)
+    mpl = _matplotlib()
+    if ax is None:
+        ax = _new_axes(mpl, width=9.0, height=min(10.0, max(2.5, 0.5 * len(groups) * len(measures) + 1.4)))
+    values = np.concatenate([v[~np.isnan(v)] for v in seconds.values()]) if seconds else np.array([])
+    if values.size == 0:
+        return _no_data(ax, "no durations to draw")
+    unit = unit or _pick_unit(values)
+    scale = names[unit]
+    log = _wants_log(values) if log is None else log
+
+    rng = np.random.default_rng(0)  # the same jitter on every draw
+    slot = _LANE / len(measures)
+    handles, labels = [], []
+    boxes, medians, whiskers = [], [], []
+    box_faces, box_edges, line_colors = [], [], []
+    for j, name in enumerate(measures):
+        title, colour = MEASURE_STYLES.get(name, (name, _OTHER_COLORS[j % len(_OTHER_COLORS)]))
+        offset = -_LANE / 2 + slot * (j + 0.5)
+        xs, ys = [], []
+        for i, (_, rows) in enumerate(groups):
+            data = seconds[name][rows]
+            data = data[~np.isnan(data)] / scale
+            if data.size == 0:
+                continue
+            y = i + offset
+            q1, med, q3 = np.percentile(data, [25, 50, 75])
+            reach = 1.5 * (q3 - q1)
+            low, high = data[data >= q1 - reach].min(), data[data <= q3 + reach].max()
+            half = slot * 0.35
+            boxes.append(((q1, y - half), (q1, y + half), (q3, y + half), (q3, y - half)))
+            medians.append(((med, y - half), (med, y + half)))
+            whiskers += [((low, y), (q1, y)), ((q3, y), (high, y)),
+                         ((low, y - half / 2), (low, y + half / 2)), ((high, y - half / 2), (high, y + half / 2))]
+            box_faces.append(mpl.colors.to_rgba(colour, 0.22))
+            box_edges.append(colour)
+            line_colors += [colour] * 4
+            xs.append(data)
+            ys.append(y + rng.uniform(-half * 0.9, half * 0.9, data.size))
+        if xs:
+            count = sum(x.size for x in xs)
+            style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0, **kwargs}
+            dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), color=colour, zorder=3, **style)
+            dots.set_gid(name)
+            handles.append(mpl.patches.Patch(facecolor=mpl.colors.to_rgba(colour, 0.22), edgecolor=colour))
+            labels.append(title)
+    ax.add_collection(mpl.collections.PolyCollection(boxes, facecolors=box_faces, edgecolors=box_edges,
+                                                     linewidths=1.2, zorder=2, gid="boxes"))
+    ax.add_collection(mpl.collections.LineCollection(whiskers, colors=line_colors, linewidths=1.0, zorder=2,
+                                                     gid="whiskers"))
+    ax.add_collection(mpl.collections.LineCollection(medians, colors=box_edges, linewidths=2.5, zorder=4,
+                                                     gid="medians"))
+
+    if log:
+        positive = values[values > 0] / scale
+        if (values <= 0).any() or positive.size == 0:
+            ax.set_xscale("symlog", linthresh=1 / scale, linscale=0.3)
+        else:
+            ax.set_xscale("log")
+        low_s = max(values.min(), 1e-9)
+        ticks = [t for t in _NATURAL_TICKS if low_s / 1.5 <= t <= values.max() * 1.5]
+        ticks = ticks[:: max(1, math.ceil(len(ticks) / 9))]
+        if (values <= 0).any():
+            ticks = [0, *ticks]
+        ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([t / scale for t in ticks]))
+        ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter([_human_tick(t) for t in ticks]))
+        ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+        ax.set_xlabel(f"duration ({unit}, log scale)")
+    else:
+        ax.set_xlabel(f"duration ({unit})")
+    ax.autoscale_view()
+    if not log:
+        ax.set_xlim(left=0)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_yticks(range(len(groups)), [f"{key} (n={int(rows.sum())})" for key, rows in groups])
+    ax.grid(axis="x", color="0.9", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.legend(handles, labels, loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_training(
+    history_or_frame: Any,
+    *,
+    ax: Axes | None = None,
+    relative: bool = False,
+    **kwargs: Any,
+) -> Axes:
+    """Draw fine-tuning progress: step curves from a monitor's history, or current progress bars from a frame.
+
+    From :attr:`nb_ops.Monitor.history` (or the :class:`~nb_ops.Monitor`
+    itself): ``trained_steps`` against time for each operation, its
+    ``total_steps`` as a dashed target, and its latest estimated finish as a
+    star (with a dotted projection while unfinished). From a frame of
+    :func:`nb_ops.to_frame`: one bar per fine-tuning operation with step
+    counts, filled to its progress and coloured by status.
+
+    Parameters
+    ----------
+    history_or_frame : DataFrame or Monitor
+        ``Monitor.history`` (columns ``operation_id``, ``observed_at``,
+        ``trained_steps``, ``total_steps``, ``estimated_finish``) or a
+        ``to_frame`` frame (``params.trained_steps``, ``params.total_steps``).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure by default.
+    relative : bool
+        Draw history curves as a share of ``total_steps`` (0 to 1) so jobs of
+        very different lengths can be compared.
+    **kwargs
+        Passed to the main collection: the curves, or the progress bars.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    FrameError
+        If the frame is neither a history nor a frame of operations.
+
+    Examples
+    --------
+    >>> monitor = nb_ops.watch(ids, client=client); monitor.wait()  # doctest: +SKIP
+    >>> ax = nb_ops.plot_training(monitor.history)  # doctest: +SKIP
+    """
+    data = history_or_frame
+    if not isinstance(data, pd.DataFrame) and isinstance(getattr(data, "history", None), pd.DataFrame):
+        data = data.history
+    data = _as_frame(data)
+    mpl = _matplotlib()
+    if {"operation_id", "observed_at", "trained_steps"} <= set(data.columns):
+        return _training_curves(mpl, data, ax, relative, kwargs)
+    if "params.total_steps" in data.columns or {"id", "type"} <= set(data.columns):
+        return _training_bars(mpl, data, ax, kwargs)
+    raise FrameError(
+        "plot_training needs a Monitor's history (operation_id, observed_at, trained_steps, ...) or a frame "
+        f"from nb_ops.to_frame; this frame has {_some_columns(data)}"
+    )
+
+
+def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative: bool, kwargs: dict) -> Axes:
+    _require(history, ("total_steps",), "plot_training")
+    if ax is None:
+        ax = _new_axes(mpl, width=10.0, height=4.5)
+    _time_axis(mpl, ax, "x")
+    trained = pd.to_numeric(history["trained_steps"], errors="coerce").astype("Float64")
+    seen = history[trained.notna().to_numpy()]
+    if seen.empty:
+        return _no_data(ax, "no training steps observed")
+    when = _days(seen["observed_at"])
+    steps = pd.to_numeric(seen["trained_steps"]).to_numpy(dtype=float, na_value=np.nan)
+    totals = pd.to_numeric(seen["total_steps"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    etas = _days(seen["estimated_finish"]) if "estimated_finish" in seen.columns else np.full(len(seen), np.nan)
+    keys = seen["operation_id"].astype(str).to_numpy()
+    order = list(dict.fromkeys(keys))
+    palette = mpl.rcParams["axes.prop_cycle"].by_key().get("color") or ["C0"]
+
+    curves, colours, targets, target_colours, projections, stars, star_colours = [], [], [], [], [], [], []
+    handles = []
+    for k, key in enumerate(order):
+        rows = np.flatnonzero(keys == key)
+        rows = rows[np.argsort(when[rows], kind="stable")]
+        x, y = when[rows], steps[rows]
+        total = _last(totals[rows])
+        eta = _last(etas[rows])
+        if relative:
+            if not total or np.isnan(total):
+                continue
+            y, total = y / total, 1.0
+        colour = mpl.colors.to_rgba(palette[k % len(palette)])
+        curves.append(np.column_stack([x, y]))
+        colours.append(colour)
+        if not np.isnan(total):
+            end = max(x[-1], eta) if not np.isnan(eta) else x[-1]
+            targets.append(((x[0], total), (end, total)))
+            target_colours.append(colour)
+            if not np.isnan(eta):
+                stars.append((eta, total))
+                star_colours.append(colour)
+                if y[-1] < total and eta > x[-1]:
+                    projections.append(((x[-1], y[-1]), (eta, total)))
+        if len(handles) < LEGEND_OPERATIONS:
+            handles.append(mpl.lines.Line2D([], [], color=colour, marker="o", markersize=4, label=_short(key)))
+    if not curves:
+        return _no_data(ax, "no operation has total_steps to compare against")
+
+    style = {"linewidths": 1.8, **kwargs}
+    ax.add_collection(mpl.collections.LineCollection(curves, colors=colours, gid="steps", **style))
+    dots = np.concatenate(curves)
+    ax.scatter(dots[:, 0], dots[:, 1], s=10, zorder=3, gid="observations",
+               c=np.repeat(np.array(colours), [len(c) for c in curves], axis=0))
+    if targets:
+        ax.add_collection(mpl.collections.LineCollection(targets, colors=target_colours, linestyles="--",
+                                                         linewidths=1.0, gid="targets"))
+    if projections:
+        ax.add_collection(mpl.collections.LineCollection(projections, colors="0.45", linestyles=":",
+                                                         linewidths=1.0, gid="projections"))
+    if stars:
+        xy = np.array(stars)
+        ax.scatter(xy[:, 0], xy[:, 1], marker="*", s=120, c=star_colours, edgecolors="black", linewidths=0.5,
+                   zorder=5, gid="estimated_finish")
+    ax.autoscale_view()
+    ax.margins(x=0.03, y=0.05)
+    ax.set_ylim(bottom=0)
+    if relative:
+        ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
+        ax.set_ylabel("share of total steps")
+    else:
+        ax.yaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.set_ylabel("trained steps")
+    ax.set_xlabel("time (UTC)")
+    ax.grid(color="0.92", linewidth=0.8)
+    ax.set_axisbelow(True)
+    more = len(curves) - len(handles)
+    if more > 0:
+        handles.append(mpl.patches.Patch(color="none", label=f"and {more} more"))
+    handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--", label="total steps"))
+    if stars:
+        handles.append(mpl.lines.Line2D([], [], color="0.35", marker="*", linestyle="none", markersize=10,
+                                        label="estimated finish"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
+    return ax
+
+
+def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict) -> Axes:
+    total = _numbers(frame, "params.total_steps")
+    trained = _numbers(frame, "params.trained_steps")
+    keep = ~np.isnan(total) & (total > 0)
+    if "type" in frame.columns:
+        keep &= (frame["type"].astype(object) == "finetuning").to_numpy()
+    rows = frame[keep]
+    total, trained = total[keep], trained[keep]
+    n = len(rows)
+    if ax is None:
+        ax = _new_axes(mpl, width=9.0, height=min(12.0, max(2.5, 0.3 * n + 1.4)))
+    if n == 0:
+        return _no_data(ax, "no fine-tuning operation with step counts")
+    share = np.clip(np.nan_to_num(trained, nan=0.0) / total, 0.0, 1.0)
+    status = _statuses(rows)
+    colour = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
+    lanes = np.arange(n, dtype=float)
+    ax.add_collection(mpl.collections.PolyCollection(
+        _rects(np.zeros(n), np.ones(n), lanes), facecolors="0.92", edgecolors="0.8", linewidths=0.5, gid="totals"))
+    style = {"linewidths": 0, **kwargs}
+    ax.add_collection(mpl.collections.PolyCollection(_rects(np.zeros(n), share, lanes), facecolors=colour,
+                                                     gid="progress", **style))
+    eta = _estimated_finish(rows)
+    if n <= LABELLED_LANES:
+        for y, done, of, when in zip(lanes, trained, total, eta, strict=True):
+            text = f"{_count(done)} / {_count(of)} steps"
+            if not np.isnan(when):
+                text += f" · ETA {mpl.dates.num2date(when, tz='UTC'):%b %d %H:%M} UTC"
+            ax.annotate(text, (1.0, y), xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize="small", annotation_clip=False)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("trained steps, share of total")
+    label = rows["id"] if "id" in rows.columns else None
+    _lane_labels(mpl, ax, label, True)
+    handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=s) for s in _present(status)]
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=len(handles),
+              borderaxespad=0.0, fontsize="small", frameon=False)
+    return ax
+
+
+# --- pandas accessor --------------------------------------------------------------------------------
+
+
+@pd.api.extensions.register_dataframe_accessor("ops")
+class OpsAccessor:
+    """nb_ops charts of a frame of operations, as ``df.ops.timeline()``, like pandas' ``df.plot``.
+
+    Examples
+    --------
+    >>> df = nb_ops.to_frame(client.get_operations(ids))  # doctest: +SKIP
+    >>> df[df["type"] == "finetuning"].ops.timeline(now=sim.now())  # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def timeline(self, **kwargs: Any) -> Axes:
+        """:func:`nb_ops.plot_timeline` of this frame."""
+        return plot_timeline(self._frame, **kwargs)
+
+    def durations(self, **kwargs: Any) -> Axes:
+        """:func:`nb_ops.plot_durations` of this frame."""
+        return plot_durations(self._frame, **kwargs)
+
+    def training(self, **kwargs: Any) -> Axes:
+        """:func:`nb_ops.plot_training` of this frame (a ``to_frame`` frame or a monitor's history)."""
+        return plot_training(self._frame, **kwargs)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+class _Matplotlib:
+    """The matplotlib modules the charts use, imported once, on the first chart."""
+
+    def __init__(self) -> None:
+        import matplotlib.collections
+        import matplotlib.colors
+        import matplotlib.dates
+        import matplotlib.font_manager
+        import matplotlib.lines
+        import matplotlib.patches
+        import matplotlib.pyplot
+        import matplotlib.ticker
+
+        self.collections = matplotlib.collections
+        self.colors = matplotlib.colors
+        self.dates = matplotlib.dates
+        self.font_manager = matplotlib.font_manager
+        self.lines = matplotlib.lines
+        self.patches = matplotlib.patches
+        self.pyplot = matplotlib.pyplot
+        self.ticker = matplotlib.ticker
+        self.rcParams = matplotlib.rcParams
+
+
+_MPL: _Matplotlib | None = None
+
+
+def _matplotlib() -> _Matplotlib:
+    global _MPL
+    if _MPL is None:
+        _MPL = _Matplotlib()
+    return _MPL
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
+        raise FrameError(f"expected a DataFrame from nb_ops.to_frame (or operations), not {type(data).__name__}")
+    return to_frame(data)
+
+
+def _some_columns(frame: pd.DataFrame) -> str:
+    names = [str(c) for c in frame.columns[:8]]
+    more = len(frame.columns) - len(names)
+    return ("columns " + ", ".join(names) + (f" and {more} more" if more > 0 else "")) if names else "no columns"
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], chart: str, *, what: str = "column") -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise FrameError(
+            f"{chart} needs a {missing[0]!r} {what}, which this frame lacks ({_some_columns(frame)}); "
+            "pass a frame from nb_ops.to_frame"
+        )
+
+
+def _new_axes(mpl: _Matplotlib, *, width: float, height: float) -> Axes:
+    _, ax = mpl.pyplot.subplots(figsize=(width, height), layout="constrained")
+    return ax
+
+
+def _no_data(ax: Axes, text: str) -> Axes:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4", gid="no_data")
+    return ax
+
+
+def _time_axis(mpl: _Matplotlib, ax: Axes, which: str) -> None:
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    locator = mpl.dates.AutoDateLocator(tz="UTC")
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(mpl.dates.ConciseDateFormatter(locator, tz="UTC"))
+
+
+def _days(column: pd.Series) -> np.ndarray:
+    """Matplotlib date numbers (float days) of a column of times, NaN where missing; naive times are UTC."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        values = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(column.dtype):
+        values = column
+    elif pd.api.types.is_numeric_dtype(column.dtype):  # unix seconds, as the API sends them
+        values = pd.to_datetime(pd.to_numeric(column, errors="coerce"), unit="s", errors="coerce")
+    else:
+        try:
+            values = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
+        except (TypeError, ValueError) as exc:
+            raise FrameError(f"column {column.name!r} does not hold times") from exc
+    import matplotlib.dates
+
+    return np.asarray(matplotlib.dates.date2num(values.to_numpy(dtype="datetime64[ns]")), dtype=float)
+
+
+def _now_days(now: Any, *times: np.ndarray) -> float:
+    import matplotlib.dates
+
+    if now is not None:
+        if isinstance(now, bool):
+            raise FrameError(f"now must be a time (datetime, Timestamp, ISO string or unix seconds), not {now!r}")
+        try:
+            # A bare number is unix seconds, as the API and the simulator's clock count.
+            stamp = pd.Timestamp(now, unit="s") if isinstance(now, (int, float, np.number)) else pd.Timestamp(now)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise FrameError(f"now must be a time (datetime, Timestamp, ISO string or unix seconds), not {now!r}") from exc
+        if stamp is pd.NaT:
+            raise FrameError("now must be a time, not a missing value")
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return float(matplotlib.dates.date2num(stamp.tz_localize(None).to_datetime64()))
+    wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
+    latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
+    return max(wall, latest)
+
+
+def _statuses(frame: pd.DataFrame) -> np.ndarray:
+    return np.array(["unknown" if pd.isna(s) else str(s) for s in frame["status"].astype(object)], dtype=object)
+
+
+def _terminal(frame: pd.DataFrame, status: np.ndarray) -> np.ndarray:
+    return np.array([s in TERMINAL_STATUSES for s in status], dtype=bool)
+
+
+def _present(status: np.ndarray) -> list[str]:
+    seen = set(status)
+    return [s for s in STATUSES if s in seen] + sorted(seen - set(STATUSES))
+
+
+def _estimated_finish(frame: pd.DataFrame) -> np.ndarray:
+    if "params.estimated_finish" not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return _days(frame["params.estimated_finish"])
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _tint(rgba: np.ndarray, share: float) -> np.ndarray:
+    """Mix ``share`` of white into each colour (opaque, so grid lines do not show through)."""
+    if len(rgba) == 0:
+        return np.zeros((0, 4))
+    out = rgba.copy()
+    out[:, :3] = rgba[:, :3] + (1.0 - rgba[:, :3]) * share
+    return out
+
+
+def _rects(start: np.ndarray, end: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+    """Rectangles (n, 4, 2) from start to end, ``_LANE`` high around each lane."""
+    top, bottom = lanes - _LANE / 2, lanes + _LANE / 2
+    return np.stack(
+        [np.column_stack([start, top]), np.column_stack([start, bottom]),
+         np.column_stack([end, bottom]), np.column_stack([end, top])],
+        axis=1,
+    )
+
+
+def _marker_size(ax: Axes, lanes: int) -> float:
+    """Marker size in points: most of a lane's height, between 2 and 8 points."""
+    height = ax.get_window_extent().height * 72.0 / ax.figure.dpi
+    return float(np.clip(0.7 * height / max(lanes, 1), 2.0, 8.0))
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text[:8] + "…" if len(text) > 16 else text
+
+
+def _lane_labels(mpl: _Matplotlib, ax: Axes, labels: pd.Series | None, shorten: bool) -> None:
+    if labels is None:
+        ax.yaxis.set_major_locator(mpl.ticker.NullLocator())
+        return
+    texts = [
+        "" if pd.isna(v) else (_short(v) if shorten else (str(v)[:24] + "…" if len(str(v)) > 25 else str(v)))
+        for v in labels.astype(object)
+    ]
+    # As many labels as the axes' height holds at the label font size (1.25 lines each).
+    ax.tick_params(axis="y", labelsize="small")
+    font = mpl.font_manager.FontProperties(size="small").get_size_in_points()
+    height = ax.get_window_extent().height * 72.0 / ax.figure.dpi
+    room = max(2, int(height / (1.25 * font)))
+    if len(texts) <= room:
+        ax.set_yticks(range(len(texts)), texts)
+        return
+
+    def name(value: float, _pos: int) -> str:
+        i = int(round(value))
+        return texts[i] if abs(value - i) < 1e-6 and 0 <= i < len(texts) else ""
+
+    ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=room, integer=True, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(name))
+
+
+def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, np.ndarray]]:
+    """(name, row mask) per value of ``by`` that occurs, in category order (or sorted), missing last."""
+    if by is None:
+        return [("all", np.ones(len(frame), dtype=bool))]
+    column = frame[by]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        keys = [c for c in column.cat.categories if (column == c).any()]
+    else:
+        keys = sorted({v for v in column.astype(object) if not pd.isna(v)}, key=str)
+    out = [(str(k), (column.astype(object) == k).to_numpy(dtype=bool)) for k in keys]
+    missing = column.isna().to_numpy()
+    if missing.any():
+        out.append(("(missing)", missing))
+    return out
+
+
+def _pick_unit(seconds: np.ndarray) -> str:
+    """The largest unit in which the median duration is at least 1 (so most numbers read 1 to a few hundred)."""
+    typical = float(np.median(seconds))
+    chosen = DURATION_UNITS[0][0]
+    for name, size in DURATION_UNITS:
+        if typical >= size:
+            chosen = name
+    return chosen
+
+
+def _wants_log(seconds: np.ndarray) -> bool:
+    positive = seconds[seconds > 0]
+    if positive.size < 2:
+        return False
+    low, high = np.percentile(positive, [5, 95])
+    return bool(high / max(low, 1e-9) > 100)
+
+
+def _human_tick(seconds: float) -> str:
+    for name, size in reversed(DURATION_UNITS):
+        if seconds >= size:
+            return f"{seconds / size:g} {name}"
+    return "0" if seconds == 0 else f"{seconds:g} s"
+
+
+def _last(values: np.ndarray) -> float:
+    known = values[~np.isnan(values)]
+    return float(known[-1]) if known.size else math.nan
+
+
+def _count(value: float) -> str:
+    return "–" if np.isnan(value) else f"{int(value):,}"

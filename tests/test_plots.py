@@ -1,0 +1,466 @@
+"""Charts: drawn with Agg, checked on the artists (lanes, span positions and widths, colours, units)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import nb_ops
+from nb_ops.plots import MEASURE_STYLES, QUEUE_TINT
+from nb_ops.spec import STATUS_COLORS
+
+T0 = 1_790_000_000  # unix seconds, 2026-09-21
+NOW = T0 + 5_000
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def day(unix: float) -> float:
+    return float(mdates.date2num(pd.Timestamp(unix, unit="s").to_datetime64()))
+
+
+def rgba(color) -> tuple:
+    return tuple(np.round(mcolors.to_rgba(color), 6))
+
+
+def light(color) -> tuple:
+    r, g, b, a = mcolors.to_rgba(color)
+    return tuple(np.round([r + (1 - r) * QUEUE_TINT, g + (1 - g) * QUEUE_TINT, b + (1 - b) * QUEUE_TINT, a], 6))
+
+
+def op(op_id, status, created=None, started=None, finished=None, *, type="yql", **params):
+    return {
+        "id": op_id, "type": type, "status": status, "params": params, "src": [], "dst": [],
+        "created_at": created, "in_progress_at": started, "finished_at": finished,
+    }
+
+
+FLEET = [
+    op("a-succeeded", "succeeded", T0, T0 + 600, T0 + 3_600),
+    op("b-failed-no-wait", "failed", T0 + 100, T0 + 100, T0 + 1_000),
+    op("c-queued", "queued", T0 + 4_000),
+    op("d-running-ft", "running", T0 + 200, T0 + 1_200, None, type="finetuning", model_name="m",
+       trained_steps=40, total_steps=100, estimated_finish=NOW + 2_000),
+    op("e-cancel-queued", "cancelled", T0 + 300, None, T0 + 900),
+    op("f-instant", "succeeded", T0 + 2_000, T0 + 2_000, T0 + 2_000),
+    op("g-no-times", "unknown"),
+]
+
+
+def by_gid(ax, gid):
+    found = [a for a in [*ax.collections, *ax.lines] if a.get_gid() == gid]
+    assert len(found) <= 1, f"more than one artist with gid {gid}"
+    return found[0] if found else None
+
+
+def spans(collection):
+    """(lane, start, width) of each rectangle, and its face colour."""
+    out = []
+    for path, face in zip(collection.get_paths(), collection.get_facecolors(), strict=True):
+        xs, ys = path.vertices[:4, 0], path.vertices[:4, 1]
+        out.append((round(float(ys.mean()), 6), float(xs.min()), float(xs.max() - xs.min()), tuple(np.round(face, 6))))
+    return sorted(out)
+
+
+def lane_of(ax, name):
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    return labels.index(name)
+
+
+def timeline(**kwargs):
+    return nb_ops.plot_timeline(nb_ops.to_frame(FLEET), now=pd.Timestamp(NOW, unit="s", tz="UTC"), label="id",
+                                **kwargs)
+
+
+# --- timeline ---------------------------------------------------------------------------------------
+
+
+def test_timeline_has_a_lane_per_operation_in_creation_order():
+    ax = timeline()
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "a-succeeded", "b-failed-no-wait", "d-running-ft", "e-cancel-queued", "f-instant", "c-queued",
+        "g-no-times",
+    ]
+    assert ax.get_ylim() == (6.5, -0.5)  # first lane on top
+    assert len(ax.patches) == 0 and len(ax.collections) <= 6  # collections, not a patch per bar
+
+
+def test_timeline_spans_start_and_width_equal_the_data():
+    ax = timeline()
+    queue, run = spans(by_gid(ax, "queue")), spans(by_gid(ax, "run"))
+    lane = {name: lane_of(ax, name) for name in ("a-succeeded", "b-failed-no-wait", "d-running-ft",
+                                                 "e-cancel-queued", "f-instant", "c-queued")}
+    green, red, blue = STATUS_COLORS["succeeded"], STATUS_COLORS["failed"], STATUS_COLORS["running"]
+    expected_queue = {
+        (lane["a-succeeded"], T0, T0 + 600, light(green)),
+        (lane["b-failed-no-wait"], T0 + 100, T0 + 100, light(red)),
+        (lane["d-running-ft"], T0 + 200, T0 + 1_200, light(blue)),
+        (lane["e-cancel-queued"], T0 + 300, T0 + 900, light(STATUS_COLORS["cancelled"])),  # never started
+        (lane["f-instant"], T0 + 2_000, T0 + 2_000, light(green)),
+        (lane["c-queued"], T0 + 4_000, NOW, light(STATUS_COLORS["queued"])),  # still waiting: open to now
+    }
+    expected_run = {
+        (lane["a-succeeded"], T0 + 600, T0 + 3_600, rgba(green)),
+        (lane["b-failed-no-wait"], T0 + 100, T0 + 1_000, rgba(red)),
+        (lane["d-running-ft"], T0 + 1_200, NOW, rgba(blue)),  # running: open to now
+        (lane["f-instant"], T0 + 2_000, T0 + 2_000, rgba(green)),
+    }
+    for got, want in ((queue, expected_queue), (run, expected_run)):
+        assert len(got) == len(want)
+        for (y, start, width, face), (wy, ws, we, wface) in zip(got, sorted(want), strict=True):
+            assert y == wy and face == wface
+            assert start == pytest.approx(day(ws), abs=1e-9)
+            assert width == pytest.approx(day(we) - day(ws), abs=1e-9)
+
+
+def test_timeline_marks_open_spans_now_and_estimated_finish():
+    ax = timeline()
+    now = by_gid(ax, "now")
+    assert now.get_xdata()[0] == pytest.approx(day(NOW))
+    open_ends = by_gid(ax, "open").get_offsets()
+    assert sorted(open_ends[:, 1]) == sorted([lane_of(ax, "c-queued"), lane_of(ax, "d-running-ft")])
+    assert np.allclose(open_ends[:, 0], day(NOW))
+    (segment,) = by_gid(ax, "estimated_finish").get_segments()
+    assert segment[0] == pytest.approx([day(NOW), lane_of(ax, "d-running-ft")])
+    assert segment[1] == pytest.approx([day(NOW + 2_000), lane_of(ax, "d-running-ft")])
+    assert by_gid(ax, "estimated_finish").get_linestyle()[0][1] is not None  # dashed
+    assert ax.get_xlim()[1] > day(NOW + 2_000)  # the estimate is in view
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:5] == ["queued", "running", "succeeded", "failed", "cancelled"]
+    assert "estimated finish" in legend and "not finished, to now" in legend
+
+
+def test_timeline_zero_length_span_shows_as_a_marker_and_missing_times_draw_nothing():
+    ax = timeline()
+    instants = by_gid(ax, "instant").get_offsets()
+    assert instants.tolist() == [[pytest.approx(day(T0 + 2_000)), lane_of(ax, "f-instant")]]
+    g = lane_of(ax, "g-no-times")
+    everything = [*spans(by_gid(ax, "queue")), *spans(by_gid(ax, "run"))]
+    assert all(y != g for y, *_ in everything)
+
+
+def test_timeline_without_open_operations_has_no_now_line():
+    done = [o for o in FLEET if o["status"] in ("succeeded", "failed", "cancelled")]
+    ax = nb_ops.plot_timeline(nb_ops.to_frame(done))
+    assert by_gid(ax, "now") is None and by_gid(ax, "open") is None and by_gid(ax, "estimated_finish") is None
+    assert "now" not in [t.get_text() for t in ax.texts]
+
+
+def test_timeline_axis_is_utc_dates_and_draws_without_warnings():
+    ax = timeline()
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    ax.figure.canvas.draw()  # any warning is an error here (filterwarnings = error)
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and ax.get_xlabel() == "time (UTC)"
+
+
+def test_timeline_now_as_unix_seconds_or_naive_datetime_is_utc():
+    a = spans(by_gid(timeline(), "run"))
+    b = spans(by_gid(nb_ops.plot_timeline(nb_ops.to_frame(FLEET), now=NOW), "run"))
+    c = spans(by_gid(nb_ops.plot_timeline(nb_ops.to_frame(FLEET), now=pd.Timestamp(NOW, unit="s").to_pydatetime()),
+                     "run"))
+    assert a == b == c
+
+
+def test_timeline_default_now_is_not_before_the_data():
+    # A frame whose times are ahead of the wall clock (a sped-up simulator): open spans end at the latest time, not before it.
+    future = T0 + 10 * 365 * 86400
+    ops = [op("x", "running", future, future + 60), op("y", "succeeded", future, future + 10, future + 500)]
+    ax = nb_ops.plot_timeline(nb_ops.to_frame(ops))
+    (y, start, width, _), _ = spans(by_gid(ax, "run"))
+    assert start + width == pytest.approx(day(future + 500))
+
+
+def test_timeline_sorts_and_labels_by_other_columns_and_keeps_frame_order_with_none():
+    frame = nb_ops.to_frame(FLEET)
+    ax = nb_ops.plot_timeline(frame, now=NOW, sort=None)
+    assert [t.get_text() for t in ax.get_yticklabels()] == frame["id"].tolist()
+    ax = nb_ops.plot_timeline(frame, now=NOW, sort=["status", "id"], label="type")
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["yql", "finetuning"]  # queued, then running
+    ax = nb_ops.plot_timeline(frame, now=NOW, label=None)
+    assert ax.get_yticklabels() == []
+
+
+def test_timeline_of_1000_operations_is_fast_and_thins_labels(start_sim):
+    sim = start_sim(speed=0, size=1000)
+    with sim.client() as client:
+        frame = nb_ops.to_frame(client.get_operations(sim.operation_ids))
+    started = time.perf_counter()
+    ax = nb_ops.plot_timeline(frame, now=sim.now())
+    ax.figure.savefig(_devnull(), format="png")
+    took = time.perf_counter() - started
+    assert took < 5.0, f"1,000 lanes took {took:.1f} s"  # about 0.5 s here; the bound only catches an artist per bar
+    assert len(ax.patches) == 0 and len(ax.collections) <= 6
+    assert len(by_gid(ax, "queue").get_paths()) + len(by_gid(ax, "run").get_paths()) >= 1000
+    visible = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert 10 <= len(visible) <= 100
+    # The labels that are shown do not overlap.
+    boxes = sorted((t.get_window_extent().y0, t.get_window_extent().y1) for t in visible)
+    assert all(b0 >= a1 - 0.5 for (_, a1), (b0, _) in zip(boxes, boxes[1:]))
+
+
+def test_timeline_labels_every_lane_when_they_fit():
+    ops = [op(f"op-{i:02d}", "succeeded", T0 + i * 60, T0 + i * 60 + 10, T0 + i * 60 + 50) for i in range(60)]
+    ax = nb_ops.plot_timeline(nb_ops.to_frame(ops))
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"op-{i:02d}" for i in range(60)]
+
+
+def test_timeline_shortens_long_ids_and_draws_on_given_axes():
+    fig, ax = plt.subplots()
+    ops = [op("97f4087b05d93a67f41717960ebb6224", "succeeded", T0, T0 + 1, T0 + 2)]
+    assert nb_ops.plot_timeline(nb_ops.to_frame(ops), ax=ax) is ax
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["97f4087b…"]
+
+
+def test_timeline_accepts_a_batch_and_an_empty_frame(sim):
+    with sim.client() as client:
+        batch = client.get_operations(sim.operation_ids[:5])
+    ax = nb_ops.plot_timeline(batch, now=sim.now())
+    assert len(ax.get_yticklabels()) == 5
+    empty = nb_ops.plot_timeline(nb_ops.to_frame([]))
+    assert [t.get_text() for t in empty.texts] == ["no operations"]
+
+
+def test_timeline_kwargs_reach_the_running_spans():
+    ax = timeline(alpha=0.5, linewidths=2)
+    assert by_gid(ax, "run").get_alpha() == 0.5 and by_gid(ax, "run").get_linewidths()[0] == 2
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda f: nb_ops.plot_timeline(f.drop(columns="in_progress_at")), "needs a 'in_progress_at' column"),
+        (lambda f: nb_ops.plot_timeline(f, sort="nope"), "'nope'"),
+        (lambda f: nb_ops.plot_timeline(f, label="nope"), "'nope'"),
+        (lambda f: nb_ops.plot_timeline(f, now="not a time"), "now must be a time"),
+        (lambda f: nb_ops.plot_timeline(f, now=True), "now must be a time"),
+        (lambda f: nb_ops.plot_timeline("op-1"), "expected a DataFrame"),
+        (lambda f: nb_ops.plot_timeline({"id": "x"}), "expected a DataFrame"),
+        (lambda f: nb_ops.plot_durations(f, which="status"), "holds category values"),
+        (lambda f: nb_ops.plot_durations(f, which=()), "at least one"),
+        (lambda f: nb_ops.plot_durations(f, unit="weeks"), "unit must be one of"),
+        (lambda f: nb_ops.plot_durations(f, by="nope"), "'nope'"),
+        (lambda f: nb_ops.plot_training(f[["id", "status"]].rename(columns={"id": "x"})), "plot_training needs"),
+    ],
+)
+def test_bad_input_raises_a_frame_error(call, message):
+    with pytest.raises(nb_ops.FrameError, match=message) as info:
+        call(nb_ops.to_frame(FLEET))
+    assert isinstance(info.value, ValueError)
+
+
+def test_timeline_tolerates_times_as_unix_numbers_and_strings():
+    frame = nb_ops.to_frame(FLEET)
+    raw = frame.assign(
+        created_at=[o["created_at"] for o in FLEET],  # unix seconds, as the API sends them
+        in_progress_at=frame["in_progress_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        finished_at=frame["finished_at"].dt.tz_localize(None),  # naive: taken as UTC
+    )
+    assert spans(by_gid(nb_ops.plot_timeline(raw, now=NOW), "run")) == spans(by_gid(timeline(), "run"))
+
+
+# --- durations --------------------------------------------------------------------------------------
+
+
+def durations_frame(seconds_by_type):
+    rows = []
+    for i, (kind, queue, run) in enumerate(seconds_by_type):
+        rows.append(op(f"op{i}", "succeeded", T0, T0 + queue, T0 + queue + run, type=kind))
+    return nb_ops.to_frame(rows)
+
+
+def medians(ax):
+    return [(round(s[0][1] + (s[1][1] - s[0][1]) / 2, 6), s[0][0]) for s in by_gid(ax, "medians").get_segments()]
+
+
+@pytest.mark.parametrize(
+    "scale, unit",
+    [(1, "s"), (60, "min"), (3600, "h"), (86400 * 3, "d")],
+)
+def test_durations_unit_is_chosen_from_the_data(scale, unit):
+    frame = durations_frame([("yql", 2 * scale, 3 * scale), ("yql", 4 * scale, 5 * scale), ("yql", 3 * scale, 9 * scale)])
+    ax = nb_ops.plot_durations(frame)
+    assert ax.get_xlabel() == f"duration ({unit})"
+    factor = {"s": 1, "min": 60, "h": 3600, "d": 86400}[unit]
+    got = sorted(x for _, x in medians(ax))
+    assert got == pytest.approx(sorted([3 * scale / factor, 5 * scale / factor]))
+
+
+def test_durations_boxes_quartiles_whiskers_and_groups_equal_the_data():
+    frame = durations_frame(
+        [("yql", q, r) for q, r in [(60, 600), (120, 660), (180, 720), (240, 780), (3000, 840)]]
+        + [("finetuning", 30, 3000), ("finetuning", 90, 3600)]
+    )
+    ax = nb_ops.plot_durations(frame, log=False)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["yql (n=5)", "finetuning (n=2)"]  # the spec's type order
+    assert ax.get_xlabel() == "duration (min)"
+    boxes = by_gid(ax, "boxes").get_paths()
+    assert len(boxes) == 4  # two groups x two measures
+    yql_queue = np.array([60, 120, 180, 240, 3000]) / 60
+    q1, q3 = np.percentile(yql_queue, [25, 75])
+    assert boxes[0].vertices[:4, 0].min() == pytest.approx(q1) and boxes[0].vertices[:4, 0].max() == pytest.approx(q3)
+    # Tukey whiskers: 3000 s lies beyond 1.5 IQR, so the upper whisker stops at 240 s.
+    whisker_ends = [seg[1][0] for seg in by_gid(ax, "whiskers").get_segments()[:4][1:2]]
+    assert whisker_ends == [pytest.approx(4.0)]
+    faces = by_gid(ax, "boxes").get_facecolors()
+    assert rgba(faces[0])[:3] == rgba(MEASURE_STYLES["queue_duration"][1])[:3]
+    assert rgba(faces[1])[:3] == rgba(MEASURE_STYLES["queue_duration"][1])[:3]  # measures outer, groups inner
+    assert rgba(faces[2])[:3] == rgba(MEASURE_STYLES["run_duration"][1])[:3]
+    dots = by_gid(ax, "queue_duration").get_offsets()
+    assert sorted(dots[:, 0]) == pytest.approx(sorted([1, 2, 3, 4, 50, 0.5, 1.5]))  # every operation drawn
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["waiting in queue", "running"]
+
+
+def test_durations_use_a_log_scale_when_they_span_orders_of_magnitude():
+    frame = durations_frame([("yql", 5, 2), ("yql", 7, 20_000), ("batch_inference", 9, 40_000), ("yql", 8, 30)])
+    ax = nb_ops.plot_durations(frame)
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel().endswith("log scale)")
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "1 h" in labels or "2 h" in labels  # ticks read as durations, not powers of ten
+    zeros = durations_frame([("yql", 0, 2), ("yql", 0, 20_000), ("yql", 3, 40_000)])
+    ax = nb_ops.plot_durations(zeros)
+    assert ax.get_xscale() == "symlog"  # a zero wait stays on the chart
+    ax.figure.canvas.draw()
+
+
+def test_durations_by_none_one_column_and_missing_values():
+    frame = durations_frame([("yql", 60, 120), ("finetuning", 120, 240)])
+    frame.loc[1, "run_duration"] = pd.NaT
+    ax = nb_ops.plot_durations(frame, by=None, which="run_duration")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all (n=2)"]
+    assert len(by_gid(ax, "boxes").get_paths()) == 1
+    assert by_gid(ax, "run_duration").get_offsets()[:, 0].tolist() == [2.0]  # the missing one is not drawn
+
+
+def test_durations_with_no_data_say_so():
+    ax = nb_ops.plot_durations(nb_ops.to_frame([op("q", "queued", T0)]))
+    assert [t.get_text() for t in ax.texts] == ["no durations to draw"]
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def test_training_from_a_monitor_history_follows_the_steps(start_sim):
+    sim = start_sim(speed=0, size=60, start_time=T0)
+    with sim.client() as client:
+        ops = client.get_operations(sim.operation_ids)
+    ft = [o.id for o in ops if o.type == "finetuning" and o.status == "running" and o.total_steps]
+    assert ft, "the seed-0 fleet has running fine-tuning jobs"
+    with sim.client() as client:
+        monitor = nb_ops.watch(ft, client=client, interval=0.05, display=False, clock=sim.now, timeout=60)
+        while monitor.running:
+            sim.advance(240)
+            time.sleep(0.06)
+    history = monitor.history
+    ax = nb_ops.plot_training(monitor)
+    curves = by_gid(ax, "steps").get_segments()
+    assert len(curves) == len(ft)
+    for op_id, curve in zip(ft, curves, strict=True):
+        rows = history[(history["operation_id"] == op_id) & history["trained_steps"].notna()]
+        assert curve[:, 1].tolist() == rows["trained_steps"].astype(float).tolist()
+        assert curve[:, 0] == pytest.approx(mdates.date2num(rows["observed_at"].dt.tz_localize(None).to_numpy()))
+        assert curve[-1, 1] == rows["total_steps"].iloc[-1]  # watched to the end
+    targets = by_gid(ax, "targets").get_segments()
+    assert sorted(t[0][1] for t in targets) == sorted(float(o.total_steps) for o in ops if o.id in ft)
+    # Observations are on the simulator's clock, like the estimated finish.
+    assert T0 <= history["observed_at"].min().timestamp() < T0 + 3600  # months from the wall clock
+    stars = by_gid(ax, "estimated_finish").get_offsets()
+    assert len(stars) == len(ft)
+    assert ax.get_ylabel() == "trained steps"
+
+
+def test_training_history_curves_relative_and_with_gaps():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({
+        "operation_id": ["a", "a", "a", "b", "b", "c"],
+        "observed_at": [t, t + pd.Timedelta("1min"), t + pd.Timedelta("2min"), t, t + pd.Timedelta("2min"), t],
+        "status": ["running"] * 6,
+        "trained_steps": pd.array([10, None, 30, 5, 50, None], dtype="Int64"),
+        "total_steps": pd.array([100, 100, 100, 50, 50, None], dtype="Int64"),
+        "estimated_finish": [t + pd.Timedelta("10min"), pd.NaT, t + pd.Timedelta("8min"), pd.NaT, pd.NaT, pd.NaT],
+    })
+    ax = nb_ops.plot_training(history)
+    curves = by_gid(ax, "steps").get_segments()
+    assert [c[:, 1].tolist() for c in curves] == [[10, 30], [5, 50]]  # missing steps skipped; c never had any
+    (star,) = by_gid(ax, "estimated_finish").get_offsets()
+    assert star.tolist() == [pytest.approx(day(T0 + 480)), 100]  # the latest estimate
+    (projection,) = by_gid(ax, "projections").get_segments()
+    assert projection.tolist() == [[pytest.approx(day(T0 + 120)), 30], [pytest.approx(day(T0 + 480)), 100]]
+    rel = nb_ops.plot_training(history, relative=True)
+    assert [c[:, 1].tolist() for c in by_gid(rel, "steps").get_segments()] == [[0.1, 0.3], [0.1, 1.0]]
+    assert rel.get_ylabel() == "share of total steps"
+
+
+def test_training_with_no_steps_says_so():
+    history = pd.DataFrame({"operation_id": ["a"], "observed_at": [pd.Timestamp(T0, unit="s", tz="UTC")],
+                            "trained_steps": pd.array([None], dtype="Int64"),
+                            "total_steps": pd.array([None], dtype="Int64")})
+    ax = nb_ops.plot_training(history)
+    assert [t.get_text() for t in ax.texts] == ["no training steps observed"]
+
+
+def test_training_from_a_frame_draws_progress_bars():
+    ops = [
+        op("ft-run", "running", T0, T0 + 10, type="finetuning", trained_steps=763, total_steps=1480,
+           estimated_finish=NOW),
+        op("ft-done", "succeeded", T0, T0 + 10, T0 + 99, type="finetuning", trained_steps=48, total_steps=48),
+        op("ft-queued", "queued", T0, type="finetuning", total_steps=3512),
+        op("ft-no-steps", "running", T0, T0 + 1, type="finetuning"),
+        op("not-ft", "succeeded", T0, T0 + 1, T0 + 2),
+    ]
+    ax = nb_ops.to_frame(ops).ops.training()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ft-run", "ft-done", "ft-queued"]
+    bars = spans(by_gid(ax, "progress"))
+    assert [(y, start, round(width, 6), face) for y, start, width, face in bars] == [
+        (0.0, 0.0, round(763 / 1480, 6), rgba(STATUS_COLORS["running"])),
+        (1.0, 0.0, 1.0, rgba(STATUS_COLORS["succeeded"])),
+        (2.0, 0.0, 0.0, rgba(STATUS_COLORS["queued"])),
+    ]
+    notes = [t.get_text() for t in ax.texts]
+    assert notes[0].startswith("763 / 1,480 steps · ETA") and notes[1] == "48 / 48 steps" and notes[2] == "– / 3,512 steps"
+
+
+# --- accessor and import ----------------------------------------------------------------------------
+
+
+def test_accessor_draws_the_same_charts():
+    frame = nb_ops.to_frame(FLEET)
+    a = frame.ops.timeline(now=NOW)
+    b = nb_ops.plot_timeline(frame, now=NOW)
+    assert spans(by_gid(a, "run")) == spans(by_gid(b, "run"))
+    assert frame.ops.durations().get_xlabel().startswith("duration")
+    assert isinstance(frame.ops.training(), matplotlib.axes.Axes)
+
+
+def test_import_does_not_load_matplotlib_but_registers_the_accessor():
+    code = (
+        "import sys, pandas as pd, nb_ops\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+        "assert hasattr(pd.DataFrame(), 'ops')\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def _devnull():
+    import io
+
+    return io.BytesIO()
