@@ -281,7 +281,8 @@ def _demo(args: argparse.Namespace) -> int:
         frame = to_frame(operations)
         print()
         print(summary(frame))
-        operations = _demo_watch(sim, operations, args.speed)
+        operations, history = _demo_watch(sim, operations, args.speed)
+        now = sim.now()
     frame = to_frame(operations)  # the files hold the fleet as the watch left it
     sources, destinations = sources_frame(operations), destinations_frame(operations)
 
@@ -292,6 +293,7 @@ def _demo(args: argparse.Namespace) -> int:
             path = args.out / f"{name}.{fmt}"
             write_frame(table, path, fmt)
             written.append(path)
+    written += write_charts(frame, history, args.out, now=now, title=f"simulated fleet, seed {args.seed}")
     print()
     print(f"Wrote {len(written)} files to {args.out}/:")
     for path in written:
@@ -304,13 +306,16 @@ def _demo(args: argparse.Namespace) -> int:
 DEMO_WATCH_SPEED = 1200.0
 
 
-def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> list[Operation]:
-    """Watch the queued and running operations to the end (text lines), time sped up; return the fleet's latest state."""
+def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> tuple[list[Operation], pd.DataFrame | None]:
+    """Watch the queued and running operations to the end (text lines), time sped up.
+
+    Returns the fleet's latest state and the monitor's history (None when nothing was active).
+    """
     from .monitor import watch
 
     active = [op.id for op in operations if op.status in ("queued", "running") and op.id]
     if not active:
-        return operations
+        return operations, None
     faster = max(DEMO_WATCH_SPEED, speed)
     print()
     print(f"Watching the {_plural(len(active), 'queued or running operation')} to the end ({faster:g}x time)…", flush=True)
@@ -324,13 +329,44 @@ def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> list[Ope
     pusher.start()
     try:
         with sim.client() as client:
-            monitor = watch(active, client=client, interval=0.5, timeout=120, display="text", file=sys.stdout)
+            monitor = watch(
+                active, client=client, interval=0.2, timeout=120, display="text", file=sys.stdout, clock=sim.now
+            )
             monitor.wait()
     finally:
         stop.set()
         pusher.join()
     latest = monitor.operations
-    return [latest.get(op.id or "", op) for op in operations]
+    return [latest.get(op.id or "", op) for op in operations], monitor.history
+
+
+def write_charts(frame: pd.DataFrame, history: pd.DataFrame | None, out: Path, *, now: Any, title: str) -> list[Path]:
+    """Draw the timeline, duration and training charts of a fleet into ``out`` as PNGs; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, whatever the user's default backend
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_durations, plot_timeline, plot_training
+
+    charts = (
+        ("timeline.png", lambda: plot_timeline(frame, now=now), f"Operations over time ({title})"),
+        ("durations.png", lambda: plot_durations(frame), "Time waiting in the queue and running, by type"),
+        (
+            "training.png",
+            lambda: plot_training(history if history is not None else frame),
+            "Fine-tuning steps while watched" if history is not None else "Fine-tuning progress",
+        ),
+    )
+    paths = []
+    for name, draw, heading in charts:
+        ax = draw()
+        ax.set_title(heading, loc="left")
+        path = out / name
+        ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(ax.figure)
+        paths.append(path)
+    return paths
 
 
 def summary(frame: pd.DataFrame) -> str:

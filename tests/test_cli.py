@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,7 +35,13 @@ def test_demo_prints_summary_and_writes_files(tmp_path, capsys):
     assert counts and counts.group(2) == "80"  # the grand total of the counts table
     assert "Time in queue and running" in printed and re.search(r"Fine-tuning: \d+ jobs", printed)
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{t}.{f}" for t in ("operations", "sources", "destinations") for f in ("csv", "parquet"))
+    tables = [f"{t}.{f}" for t in ("operations", "sources", "destinations") for f in ("csv", "parquet")]
+    assert names == sorted([*tables, "timeline.png", "durations.png", "training.png"])
+    for chart in ("timeline.png", "durations.png", "training.png"):
+        pixels = matplotlib.image.imread(out / chart)
+        assert pixels.shape[0] > 300 and pixels.shape[1] > 600  # a real picture, not an empty canvas
+        assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 20
+    assert "timeline.png" in printed and "training.png" in printed
     ops = pd.read_parquet(out / "operations.parquet")
     assert len(ops) == 80 and ops["created_at"].dtype == pd.DatetimeTZDtype("ns", "UTC")
     assert len(pd.read_csv(out / "sources.csv")) == len(pd.read_parquet(out / "sources.parquet")) > 0
