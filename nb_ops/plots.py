@@ -42,11 +42,12 @@ MEASURE_STYLES: dict[str, tuple[str, str]] = {
 LABELLED_LANES = 40
 #: Share of white mixed into a status colour for the time spent waiting in the queue.
 QUEUE_TINT = 0.6
-#: Most operations named in a training chart's legend; the rest are counted.
-LEGEND_OPERATIONS = 10
+#: Up to this many training curves each carry their job's id at the end; more would only clutter.
+NAMED_CURVES = 10
 
 _LANE = 0.8  # bar height, in lanes
 _NOW_COLOR = "0.25"
+_BAR_ORDER = {s: i for i, s in enumerate(("running", "queued", "unknown", "succeeded", "failed", "cancelled"))}
 _NS_PER_S = 1_000_000_000
 _OTHER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2")
 # Round durations for ticks of a log-scaled duration axis, in seconds.
@@ -66,15 +67,17 @@ def plot_timeline(
     now: Any = None,
     sort: str | Sequence[str] | None = "created_at",
     label: str | None = "id",
+    since: Any = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw one lane per operation: time waiting in the queue (light), then running (solid).
 
-    Spans are coloured by status. An operation that has not finished runs
+    Spans are coloured by status. A queued or running operation runs
     open-ended to ``now`` (marked with a ``>``), a "now" line is drawn, and a
     running fine-tuning job's ``params.estimated_finish`` extends its lane as
-    a dashed line. Operations that never started show only their queue span;
-    a span of zero length shows as a diamond.
+    a dashed line. An ``unknown`` operation's open span is hatched: it may
+    have ended any time since. Operations that never started show only their
+    queue span; a span of zero length shows as a diamond.
 
     Parameters
     ----------
@@ -85,10 +88,10 @@ def plot_timeline(
         operations).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure sized to the number of lanes by default.
-    now : datetime-like, optional
-        Where open spans end. Defaults to the current time, or the latest
-        time in the frame if that is later. With the simulator pass
-        ``now=sim.now()``: its clock is not the wall clock.
+    now : datetime-like or float, optional
+        Where open spans end (a float is unix seconds). Defaults to the wall
+        clock, or to the latest time in the frame if that is later. With the
+        simulator pass ``now=sim.now()``: its clock is not the wall clock.
     sort : str or list of str or None
         Column(s) the lanes are ordered by, top to bottom (missing values
         last); ``None`` keeps the frame's order.
@@ -96,6 +99,10 @@ def plot_timeline(
         Column that names each lane (long ids are shortened); ``None`` for no
         lane labels. When the lanes outnumber the lines the axes can hold,
         labels are thinned to what fits.
+    since : str, Timedelta or datetime-like, optional
+        Show only what was alive in a recent window: a duration before
+        ``now`` (``"6h"``, ``pd.Timedelta(days=1)``) or a time. Operations
+        that ended before it are left out and the axis starts there.
     **kwargs
         Passed to the :class:`~matplotlib.collections.PolyCollection` of
         running spans (``alpha``, ``linewidth``, ...).
@@ -118,23 +125,32 @@ def plot_timeline(
     _require(frame, ("status", "created_at", "in_progress_at", "finished_at"), "plot_timeline")
     sort_by = [sort] if isinstance(sort, str) else list(sort or ())
     _require(frame, [*sort_by, *([label] if label is not None else [])], "plot_timeline", what="column")
+    now_day = _now_days(now, *(_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")))
+    since_day = None
+    if since is not None:
+        since_day = _since_days(since, now_day)
+        frame = frame[_alive_after(frame, since_day, now_day)]
     if sort_by:
         frame = frame.sort_values(sort_by, na_position="last", kind="stable")
     mpl = _matplotlib()
     n = len(frame)
+    own = ax is None
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=min(12.0, max(2.5, 0.28 * n + 1.4)))
     _time_axis(mpl, ax, "x")
     if n == 0:
-        return _no_data(ax, "no operations")
+        return _no_data(ax, "no operations" if since is None else "no operations in this window")
 
     created = _days(frame["created_at"])
     started = _days(frame["in_progress_at"])
     finished = _days(frame["finished_at"])
     status = _statuses(frame)
     color = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
+    light = _tint(color, QUEUE_TINT)
     terminal = _terminal(frame, status)
-    now_day = _now_days(now, created, started, finished)
+    # Open spans of an operation whose status says it is waiting or running are known to reach now;
+    # for any other open one (``unknown``) nobody knows, so it is drawn hatched, not solid.
+    live = np.isin(status, ("queued", "running"))
     lanes = np.arange(n, dtype=float)
 
     # Waiting: created -> started; never started: -> finished, or -> now while not terminal.
@@ -146,21 +162,29 @@ def plot_timeline(
     run_open = ~np.isnan(started) & np.isnan(finished) & ~terminal
     run_end = np.where(run_open, np.maximum(now_day, started), finished)
     has_run = ~np.isnan(started) & ~np.isnan(run_end)
+    doubt_queue, doubt_run = has_queue & queue_open & ~live, has_run & run_open & ~live
+    sure_queue, sure_run = has_queue & ~doubt_queue, has_run & ~doubt_run
 
-    light = _tint(color, QUEUE_TINT)
     queue_bars = mpl.collections.PolyCollection(
-        _rects(created[has_queue], queue_end[has_queue], lanes[has_queue]),
-        facecolors=light[has_queue], edgecolors=light[has_queue], linewidths=0.5,
+        _rects(created[sure_queue], queue_end[sure_queue], lanes[sure_queue]),
+        facecolors=light[sure_queue], edgecolors=light[sure_queue], linewidths=0.5,
     )
     queue_bars.set_gid("queue")
     ax.add_collection(queue_bars)
-    run_style = {"linewidths": 0.5, **kwargs}
-    run_bars = mpl.collections.PolyCollection(
-        _rects(started[has_run], run_end[has_run], lanes[has_run]),
-        facecolors=color[has_run], edgecolors=color[has_run], **run_style,
-    )
+    run_style = {"facecolors": color[sure_run], "edgecolors": color[sure_run], "linewidths": 0.5, **kwargs}
+    run_bars = mpl.collections.PolyCollection(_rects(started[sure_run], run_end[sure_run], lanes[sure_run]),
+                                              **run_style)
     run_bars.set_gid("run")
     ax.add_collection(run_bars)
+    if doubt_queue.any() or doubt_run.any():
+        doubt = mpl.collections.PolyCollection(
+            np.concatenate([_rects(created[doubt_queue], queue_end[doubt_queue], lanes[doubt_queue]),
+                            _rects(started[doubt_run], run_end[doubt_run], lanes[doubt_run])]),
+            facecolors="none", edgecolors=np.concatenate([light[doubt_queue], color[doubt_run]]),
+            hatch="////", linewidths=0.8,
+        )
+        doubt.set_gid("uncertain")
+        ax.add_collection(doubt)
 
     size = _marker_size(ax, n)
     # Zero-length: everything drawn for the lane starts and ends at one instant.
@@ -174,19 +198,22 @@ def plot_timeline(
     points = ax.scatter(point_x[show], lanes[show], s=size**2, marker="D", c=color[show], zorder=3)
     points.set_gid("instant")
 
-    open_end = queue_open | run_open
+    open_end = (queue_open | run_open) & live
     if open_end.any():
         ends = ax.scatter(
             np.full(int(open_end.sum()), now_day), lanes[open_end], s=size**2, marker=">",
             c=np.where(run_open[open_end, None], color[open_end], light[open_end]), zorder=3,
         )
         ends.set_gid("open")
+    if (queue_open | run_open).any():
         ax.axvline(now_day, color=_NOW_COLOR, linestyle=":", linewidth=1.2, zorder=4, gid="now")
-        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(0, 2),
-                    textcoords="offset points", ha="center", va="bottom", fontsize="small", color=_NOW_COLOR)
+        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(-3, -3),
+                    textcoords="offset points", ha="right", va="top", fontsize="small", color=_NOW_COLOR,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+                    zorder=5)
 
     eta = _estimated_finish(frame)
-    extend = run_open & ~np.isnan(eta) & (eta > now_day)
+    extend = run_open & live & ~np.isnan(eta) & (eta > now_day)
     if extend.any():
         dashes = mpl.collections.LineCollection(
             [((now_day, y), (e, y)) for e, y in zip(eta[extend], lanes[extend], strict=True)],
@@ -197,20 +224,39 @@ def plot_timeline(
 
     ax.autoscale_view()
     ax.margins(x=0.02)
+    if since_day is not None:  # the margin is 2% of the window, not of everything the lanes reach back to
+        right = max(ax.dataLim.x1, now_day)
+        ax.set_xlim(since_day, right + 0.02 * (right - since_day))
     ax.set_ylim(n - 0.5, -0.5)
     _lane_labels(mpl, ax, frame[label] if label is not None else None, label == "id")
     ax.set_xlabel("time (UTC)")
     ax.grid(axis="x", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
 
-    handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=s) for s in _present(status)]
-    handles.append(mpl.patches.Patch(color=_tint(np.array([mpl.colors.to_rgba("0.35")]), QUEUE_TINT)[0],
-                                      label="lighter: waiting in queue"))
+    handles, names = [], []
+    waited, ran = set(status[has_queue]), set(status[has_run])
+    for s in _present(status):
+        solid = mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR))
+        shades = []
+        if s in waited:
+            shades.append(mpl.patches.Patch(color=_tint(np.array([solid]), QUEUE_TINT)[0]))
+        if s in ran or not shades:
+            shades.append(mpl.patches.Patch(color=solid))
+        handles.append(tuple(shades))
+        names.append(s)
+    grey = mpl.colors.to_rgba("0.35")
+    handles.append((mpl.patches.Patch(color=_tint(np.array([grey]), QUEUE_TINT)[0]), mpl.patches.Patch(color=grey)))
+    names.append("light: waiting, solid: running")
     if open_end.any():
-        handles.append(mpl.lines.Line2D([], [], color=_NOW_COLOR, linestyle=":", marker=">", label="not finished, to now"))
+        handles.append(mpl.lines.Line2D([], [], color=_NOW_COLOR, linestyle=":", marker=">"))
+        names.append("not finished yet, to now")
+    if doubt_queue.any() or doubt_run.any():
+        handles.append(mpl.patches.Patch(facecolor="none", edgecolor="0.35", hatch="////"))
+        names.append("status unknown since")
     if extend.any():
-        handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--", label="estimated finish"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
+        handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
+        names.append("estimated finish")
+    _legend(mpl, ax, handles, names, outside=own, inside="lower left")
     return ax
 
 
@@ -229,7 +275,9 @@ def plot_durations(
     Boxes span the quartiles with the median as a thick line and whiskers to
     the furthest value within 1.5 IQR (Tukey, as :meth:`~matplotlib.axes.Axes.boxplot`).
     The axis is in the time unit that suits the data (s, min, h or d), and on
-    a log scale when the durations span more than two orders of magnitude.
+    a log scale, with ticks such as ``30 s``, ``10 min``, ``2 h``, when the
+    durations span more than two orders of magnitude. Group labels count the
+    operations that have a duration drawn (``yql (n=28)``).
 
     Parameters
     ----------
@@ -320,8 +368,9 @@ def plot_durations(
             ys.append(y + rng.uniform(-half * 0.9, half * 0.9, data.size))
         if xs:
             count = sum(x.size for x in xs)
-            style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0, **kwargs}
-            dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), color=colour, zorder=3, **style)
+            style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0,
+                     "color": colour, "zorder": 3, **kwargs}
+            dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), **style)
             dots.set_gid(name)
             handles.append(mpl.patches.Patch(facecolor=mpl.colors.to_rgba(colour, 0.22), edgecolor=colour))
             labels.append(title)
@@ -340,20 +389,26 @@ def plot_durations(
             ax.set_xscale("log")
         low_s = max(values.min(), 1e-9)
         ticks = [t for t in _NATURAL_TICKS if low_s / 1.5 <= t <= values.max() * 1.5]
-        ticks = ticks[:: max(1, math.ceil(len(ticks) / 9))]
+        width = ax.get_window_extent().width * 72.0 / ax.figure.dpi
+        most = max(3, int(width / 50))  # about 50 points per label, so "20 min" and "1 h" never touch
+        ticks = ticks[:: max(1, math.ceil(len(ticks) / most))]
         if (values <= 0).any():
             ticks = [0, *ticks]
         ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([t / scale for t in ticks]))
         ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter([_human_tick(t) for t in ticks]))
         ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
-        ax.set_xlabel(f"duration ({unit}, log scale)")
+        ax.set_xlabel("duration (log scale)")  # each tick names its unit
     else:
         ax.set_xlabel(f"duration ({unit})")
     ax.autoscale_view()
     if not log:
         ax.set_xlim(left=0)
     ax.set_ylim(len(groups) - 0.5, -0.5)
-    ax.set_yticks(range(len(groups)), [f"{key} (n={int(rows.sum())})" for key, rows in groups])
+    # n: the operations in the group with at least one of the durations drawn.
+    drawn = np.zeros(len(frame), dtype=bool)
+    for v in seconds.values():
+        drawn |= ~np.isnan(v)
+    ax.set_yticks(range(len(groups)), [f"{key} (n={int((rows & drawn).sum())})" for key, rows in groups])
     ax.grid(axis="x", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.legend(handles, labels, loc="lower right", fontsize="small")
@@ -421,6 +476,7 @@ def plot_training(
 
 def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative: bool, kwargs: dict) -> Axes:
     _require(history, ("total_steps",), "plot_training")
+    own = ax is None
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=4.5)
     _time_axis(mpl, ax, "x")
@@ -432,56 +488,67 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     steps = pd.to_numeric(seen["trained_steps"]).to_numpy(dtype=float, na_value=np.nan)
     totals = pd.to_numeric(seen["total_steps"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     etas = _days(seen["estimated_finish"]) if "estimated_finish" in seen.columns else np.full(len(seen), np.nan)
+    states = _statuses(seen) if "status" in seen.columns else np.full(len(seen), "unknown", dtype=object)
     keys = seen["operation_id"].astype(str).to_numpy()
     order = list(dict.fromkeys(keys))
-    palette = mpl.rcParams["axes.prop_cycle"].by_key().get("color") or ["C0"]
 
-    curves, colours, targets, target_colours, projections, stars, star_colours = [], [], [], [], [], [], []
-    handles = []
-    for k, key in enumerate(order):
+    curves, colours, ends, finals = [], [], [], []
+    targets, projections, stars = [], [], []
+    for key in order:
         rows = np.flatnonzero(keys == key)
         rows = rows[np.argsort(when[rows], kind="stable")]
         x, y = when[rows], steps[rows]
-        total = _last(totals[rows])
-        eta = _last(etas[rows])
+        total, eta = _last(totals[rows]), _last(etas[rows])
         if relative:
             if not total or np.isnan(total):
                 continue
             y, total = y / total, 1.0
-        colour = mpl.colors.to_rgba(palette[k % len(palette)])
+        # Coloured by the latest status, as in the other charts: the id at the end of the line tells jobs apart.
+        final = str(states[rows][-1])
+        colour = mpl.colors.to_rgba(STATUS_COLORS.get(final, UNSEEN_STATUS_COLOR))
         curves.append(np.column_stack([x, y]))
         colours.append(colour)
+        ends.append((key, x[-1], y[-1]))
+        finals.append(final)
         if not np.isnan(total):
-            end = max(x[-1], eta) if not np.isnan(eta) else x[-1]
-            targets.append(((x[0], total), (end, total)))
-            target_colours.append(colour)
+            targets.append((x[0], max(x[-1], eta) if not np.isnan(eta) else x[-1], total, colour))
             if not np.isnan(eta):
-                stars.append((eta, total))
-                star_colours.append(colour)
-                if y[-1] < total and eta > x[-1]:
+                stars.append((eta, total, colour))
+                if y[-1] < total and eta > x[-1] and final not in TERMINAL_STATUSES:
                     projections.append(((x[-1], y[-1]), (eta, total)))
-        if len(handles) < LEGEND_OPERATIONS:
-            handles.append(mpl.lines.Line2D([], [], color=colour, marker="o", markersize=4, label=_short(key)))
     if not curves:
         return _no_data(ax, "no operation has total_steps to compare against")
 
-    style = {"linewidths": 1.8, **kwargs}
-    ax.add_collection(mpl.collections.LineCollection(curves, colors=colours, gid="steps", **style))
+    style = {"linewidths": 1.8, "colors": colours, "gid": "steps", **kwargs}
+    ax.add_collection(mpl.collections.LineCollection(curves, **style))
     dots = np.concatenate(curves)
     ax.scatter(dots[:, 0], dots[:, 1], s=10, zorder=3, gid="observations",
                c=np.repeat(np.array(colours), [len(c) for c in curves], axis=0))
+    stopped = [i for i, f in enumerate(finals) if f in ("failed", "cancelled")]
+    if stopped:
+        ax.scatter([ends[i][1] for i in stopped], [ends[i][2] for i in stopped], marker="X", s=70, zorder=5,
+                   c=[colours[i] for i in stopped], edgecolors="white", linewidths=0.6, gid="stopped")
+    if stars:
+        xy = np.array([(x, y) for x, y, _ in stars])
+        ax.scatter(xy[:, 0], xy[:, 1], marker="*", s=120, c=[c for *_, c in stars], edgecolors="black",
+                   linewidths=0.5, zorder=5, gid="estimated_finish")
+    ax.autoscale_view()
+    ax.margins(x=0.03, y=0.05)
     if targets:
-        ax.add_collection(mpl.collections.LineCollection(targets, colors=target_colours, linestyles="--",
-                                                         linewidths=1.0, gid="targets"))
+        # A job seen once still gets a visible target: at least 3% of the time axis wide.
+        low, high = ax.get_xlim()
+        reach = 0.03 * (high - low)
+        segments = [((a, t), (max(b, a + reach), t)) for a, b, t, _ in targets]
+        ax.add_collection(mpl.collections.LineCollection(segments, colors=[c for *_, c in targets],
+                                                         linestyles="--", linewidths=1.0, gid="targets"),
+                          autolim=False)
     if projections:
         ax.add_collection(mpl.collections.LineCollection(projections, colors="0.45", linestyles=":",
                                                          linewidths=1.0, gid="projections"))
-    if stars:
-        xy = np.array(stars)
-        ax.scatter(xy[:, 0], xy[:, 1], marker="*", s=120, c=star_colours, edgecolors="black", linewidths=0.5,
-                   zorder=5, gid="estimated_finish")
-    ax.autoscale_view()
-    ax.margins(x=0.03, y=0.05)
+    if len(curves) <= NAMED_CURVES:
+        for key, x, y in ends:
+            ax.annotate(_short(key), (x, y), xytext=(4, 2), textcoords="offset points", fontsize="x-small",
+                        color="0.2", gid="job_label")
     ax.set_ylim(bottom=0)
     if relative:
         ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
@@ -492,14 +559,19 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     ax.set_xlabel("time (UTC)")
     ax.grid(color="0.92", linewidth=0.8)
     ax.set_axisbelow(True)
-    more = len(curves) - len(handles)
-    if more > 0:
-        handles.append(mpl.patches.Patch(color="none", label=f"and {more} more"))
-    handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--", label="total steps"))
+    present = _present(np.array(finals, dtype=object))
+    handles = [mpl.lines.Line2D([], [], color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), marker="o", markersize=4)
+               for s in present]
+    names = [f"{s} ({finals.count(s)})" for s in present]
+    handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
+    names.append("total steps")
     if stars:
-        handles.append(mpl.lines.Line2D([], [], color="0.35", marker="*", linestyle="none", markersize=10,
-                                        label="estimated finish"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
+        handles.append(mpl.lines.Line2D([], [], color="0.35", marker="*", linestyle="none", markersize=10))
+        names.append("estimated finish")
+    if stopped:
+        handles.append(mpl.lines.Line2D([], [], color="0.35", marker="X", linestyle="none", markersize=7))
+        names.append("stopped (failed, cancelled)")
+    _legend(mpl, ax, handles, names, outside=own, inside="lower right")
     return ax
 
 
@@ -511,6 +583,10 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
         keep &= (frame["type"].astype(object) == "finetuning").to_numpy()
     rows = frame[keep]
     total, trained = total[keep], trained[keep]
+    # Jobs in flight first (running, queued, unknown), then finished ones; frame order within a status.
+    rank = np.array([_BAR_ORDER.get(s, len(_BAR_ORDER)) for s in _statuses(rows)], dtype=int)
+    order = np.argsort(rank, kind="stable")
+    rows, total, trained = rows.iloc[order], total[order], trained[order]
     n = len(rows)
     if ax is None:
         ax = _new_axes(mpl, width=9.0, height=min(12.0, max(2.5, 0.3 * n + 1.4)))
@@ -521,10 +597,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     colour = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
     lanes = np.arange(n, dtype=float)
     ax.add_collection(mpl.collections.PolyCollection(
-        _rects(np.zeros(n), np.ones(n), lanes), facecolors="0.92", edgecolors="0.8", linewidths=0.5, gid="totals"))
-    style = {"linewidths": 0, **kwargs}
-    ax.add_collection(mpl.collections.PolyCollection(_rects(np.zeros(n), share, lanes), facecolors=colour,
-                                                     gid="progress", **style))
+        _rects(np.zeros(n), np.ones(n), lanes), facecolors="0.94", edgecolors=colour, linewidths=0.8, gid="totals"))
+    style = {"linewidths": 0, "facecolors": colour, "gid": "progress", **kwargs}
+    ax.add_collection(mpl.collections.PolyCollection(_rects(np.zeros(n), share, lanes), **style))
     eta = _estimated_finish(rows)
     if n <= LABELLED_LANES:
         for y, done, of, when in zip(lanes, trained, total, eta, strict=True):
@@ -585,6 +660,7 @@ class _Matplotlib:
         import matplotlib.colors
         import matplotlib.dates
         import matplotlib.font_manager
+        import matplotlib.legend_handler
         import matplotlib.lines
         import matplotlib.patches
         import matplotlib.pyplot
@@ -594,6 +670,7 @@ class _Matplotlib:
         self.colors = matplotlib.colors
         self.dates = matplotlib.dates
         self.font_manager = matplotlib.font_manager
+        self.legend_handler = matplotlib.legend_handler
         self.lines = matplotlib.lines
         self.patches = matplotlib.patches
         self.pyplot = matplotlib.pyplot
@@ -687,6 +764,50 @@ def _now_days(now: Any, *times: np.ndarray) -> float:
     wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
     latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
     return max(wall, latest)
+
+
+def _since_days(since: Any, now_day: float) -> float:
+    import matplotlib.dates
+
+    message = f"since must be a duration before now ('6h', a Timedelta) or a time, not {since!r:.60}"
+    if isinstance(since, (bool, int, float, np.number)):
+        raise FrameError(message)
+    try:
+        if isinstance(since, (str, pd.Timedelta, np.timedelta64)) or hasattr(since, "total_seconds"):
+            try:
+                span = pd.Timedelta(since)
+            except ValueError:
+                span = None
+            if span is not None and span is not pd.NaT:
+                if span < pd.Timedelta(0):
+                    raise FrameError(message)
+                return now_day - span / pd.Timedelta(days=1)
+        stamp = pd.Timestamp(since)
+    except (TypeError, ValueError, OverflowError):
+        raise FrameError(message) from None
+    if stamp is pd.NaT:
+        raise FrameError(message)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return float(matplotlib.dates.date2num(stamp.tz_localize(None).to_datetime64()))
+
+
+def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.ndarray:
+    """Rows whose drawn extent reaches ``since_day``: finished after it, or not finished at all."""
+    finished = _days(frame["finished_at"])
+    latest = np.fmax(np.fmax(_days(frame["created_at"]), _days(frame["in_progress_at"])), finished)
+    status = _statuses(frame)
+    open_ = np.isnan(finished) & ~_terminal(frame, status) & ~np.isnan(latest)
+    return (open_ & (now_day >= since_day)) | (latest >= since_day)
+
+
+def _legend(mpl: _Matplotlib, ax: Axes, handles: list, names: list[str], *, outside: bool, inside: str) -> None:
+    """Beside the axes on a figure the chart made; inside, at ``inside``, on axes the caller gave."""
+    options: dict[str, Any] = {"fontsize": "small", "handler_map": {tuple: mpl.legend_handler.HandlerTuple(ndivide=None)}}
+    if outside:
+        options.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        options.update(loc=inside, framealpha=0.9)
+    ax.legend(handles, names, **options)
 
 
 def _statuses(frame: pd.DataFrame) -> np.ndarray:

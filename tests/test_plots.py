@@ -72,7 +72,10 @@ def by_gid(ax, gid):
 def spans(collection):
     """(lane, start, width) of each rectangle, and its face colour."""
     out = []
-    for path, face in zip(collection.get_paths(), collection.get_facecolors(), strict=True):
+    faces = collection.get_facecolors()
+    if len(faces) != len(collection.get_paths()):  # outlines only (facecolor "none"): their edge colours
+        faces = collection.get_edgecolors()
+    for path, face in zip(collection.get_paths(), faces, strict=True):
         xs, ys = path.vertices[:4, 0], path.vertices[:4, 1]
         out.append((round(float(ys.mean()), 6), float(xs.min()), float(xs.max() - xs.min()), tuple(np.round(face, 6))))
     return sorted(out)
@@ -143,7 +146,7 @@ def test_timeline_marks_open_spans_now_and_estimated_finish():
     assert ax.get_xlim()[1] > day(NOW + 2_000)  # the estimate is in view
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:5] == ["queued", "running", "succeeded", "failed", "cancelled"]
-    assert "estimated finish" in legend and "not finished, to now" in legend
+    assert "estimated finish" in legend and "not finished yet, to now" in legend
 
 
 def test_timeline_zero_length_span_shows_as_a_marker_and_missing_times_draw_nothing():
@@ -153,6 +156,46 @@ def test_timeline_zero_length_span_shows_as_a_marker_and_missing_times_draw_noth
     g = lane_of(ax, "g-no-times")
     everything = [*spans(by_gid(ax, "queue")), *spans(by_gid(ax, "run"))]
     assert all(y != g for y, *_ in everything)
+
+
+def test_timeline_hatches_an_unknown_operations_open_span_instead_of_drawing_it_running():
+    ops = [*FLEET, op("h-unknown", "unknown", T0 + 50, T0 + 150)]
+    ax = nb_ops.plot_timeline(nb_ops.to_frame(ops), now=NOW)
+    h = lane_of(ax, "h-unknown")
+    assert all(y != h for y, *_ in spans(by_gid(ax, "run")))  # not a solid "running for days" bar
+    (hatched,) = [s for s in spans(by_gid(ax, "uncertain")) if s[0] == h]
+    assert hatched[1] == pytest.approx(day(T0 + 150)) and hatched[1] + hatched[2] == pytest.approx(day(NOW))
+    assert by_gid(ax, "uncertain").get_hatch() == "////"
+    assert h not in by_gid(ax, "open").get_offsets()[:, 1]  # no "still going" arrow either
+    assert "status unknown since" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_timeline_since_keeps_what_was_alive_in_the_window():
+    frame = nb_ops.to_frame(FLEET)
+    ax = nb_ops.plot_timeline(frame, now=NOW, since="1h")  # window NOW-3600 .. NOW
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    # a (finished T0+3600 > NOW-3600), d running, f (T0+2000), c queued stay; b and e ended before; g has no times.
+    assert names == ["a-succeeded", "d-running-ft", "f-instant", "c-queued"]
+    left, right = day(NOW - 3600), day(NOW + 2_000)  # d's estimated finish is the rightmost thing drawn
+    assert ax.get_xlim() == pytest.approx((left, right + 0.02 * (right - left)))  # not widened by a week-old lane
+    same = nb_ops.plot_timeline(frame, now=NOW, since=pd.Timestamp(NOW - 3600, unit="s", tz="UTC"))
+    assert [t.get_text() for t in same.get_yticklabels()] == names
+    empty = nb_ops.plot_timeline(frame.iloc[[1]], now=NOW, since="10min")
+    assert [t.get_text() for t in empty.texts] == ["no operations in this window"]
+    for bad in (5, "soon", pd.Timedelta("-1h"), True):
+        with pytest.raises(nb_ops.FrameError, match="since must be"):
+            nb_ops.plot_timeline(frame, now=NOW, since=bad)
+
+
+def test_legend_sits_beside_a_chart_made_here_and_inside_given_axes():
+    own = timeline()
+    assert own.get_legend().get_bbox_to_anchor().x0 > own.get_window_extent().x1 - 1
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    nb_ops.plot_timeline(nb_ops.to_frame(FLEET), now=NOW, ax=left)
+    fig.canvas.draw()
+    box = left.get_legend().get_window_extent()
+    area = left.get_window_extent()
+    assert area.x0 <= box.x0 and box.x1 <= area.x1 + 1  # does not spill onto the neighbour
 
 
 def test_timeline_without_open_operations_has_no_now_line():
@@ -344,7 +387,7 @@ def test_durations_by_none_one_column_and_missing_values():
     frame = durations_frame([("yql", 60, 120), ("finetuning", 120, 240)])
     frame.loc[1, "run_duration"] = pd.NaT
     ax = nb_ops.plot_durations(frame, by=None, which="run_duration")
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["all (n=2)"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all (n=1)"]  # n counts what is drawn
     assert len(by_gid(ax, "boxes").get_paths()) == 1
     assert by_gid(ax, "run_duration").get_offsets()[:, 0].tolist() == [2.0]  # the missing one is not drawn
 
@@ -408,6 +451,29 @@ def test_training_history_curves_relative_and_with_gaps():
     assert rel.get_ylabel() == "share of total steps"
 
 
+def test_training_curves_are_coloured_by_status_and_named_at_their_end():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    minute = pd.Timedelta("1min")
+    history = pd.DataFrame({
+        "operation_id": ["ok", "ok", "bad", "bad", "once"],
+        "observed_at": [t, t + minute, t, t + minute, t],
+        "status": pd.Categorical(["running", "succeeded", "running", "failed", "succeeded"]),
+        "trained_steps": pd.array([50, 100, 10, 54, 2824], dtype="Int64"),
+        "total_steps": pd.array([100, 100, 126, 126, 2824], dtype="Int64"),
+        "estimated_finish": [pd.NaT] * 5,
+    })
+    ax = nb_ops.plot_training(history)
+    assert [rgba(c) for c in by_gid(ax, "steps").get_colors()] == [
+        rgba(STATUS_COLORS["succeeded"]), rgba(STATUS_COLORS["failed"]), rgba(STATUS_COLORS["succeeded"])]
+    assert [t.get_text() for t in ax.texts] == ["ok", "bad", "once"]
+    assert by_gid(ax, "stopped").get_offsets().tolist() == [[pytest.approx(day(T0 + 60)), 54]]
+    # The job seen once still has a visible target line.
+    once = [seg for seg in by_gid(ax, "targets").get_segments() if seg[0][1] == 2824][0]
+    assert once[1][0] - once[0][0] > 0.02 * (ax.get_xlim()[1] - ax.get_xlim()[0])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["succeeded (2)", "failed (1)"] and "stopped (failed, cancelled)" in legend
+
+
 def test_training_with_no_steps_says_so():
     history = pd.DataFrame({"operation_id": ["a"], "observed_at": [pd.Timestamp(T0, unit="s", tz="UTC")],
                             "trained_steps": pd.array([None], dtype="Int64"),
@@ -426,15 +492,18 @@ def test_training_from_a_frame_draws_progress_bars():
         op("not-ft", "succeeded", T0, T0 + 1, T0 + 2),
     ]
     ax = nb_ops.to_frame(ops).ops.training()
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["ft-run", "ft-done", "ft-queued"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ft-run", "ft-queued", "ft-done"]  # in flight first
     bars = spans(by_gid(ax, "progress"))
     assert [(y, start, round(width, 6), face) for y, start, width, face in bars] == [
         (0.0, 0.0, round(763 / 1480, 6), rgba(STATUS_COLORS["running"])),
-        (1.0, 0.0, 1.0, rgba(STATUS_COLORS["succeeded"])),
-        (2.0, 0.0, 0.0, rgba(STATUS_COLORS["queued"])),
+        (1.0, 0.0, 0.0, rgba(STATUS_COLORS["queued"])),
+        (2.0, 0.0, 1.0, rgba(STATUS_COLORS["succeeded"])),
     ]
+    # The empty queued bar still shows its status: every bar's outline is its status colour.
+    assert [rgba(c) for c in by_gid(ax, "totals").get_edgecolors()] == [
+        rgba(STATUS_COLORS[s]) for s in ("running", "queued", "succeeded")]
     notes = [t.get_text() for t in ax.texts]
-    assert notes[0].startswith("763 / 1,480 steps · ETA") and notes[1] == "48 / 48 steps" and notes[2] == "– / 3,512 steps"
+    assert notes[0].startswith("763 / 1,480 steps · ETA") and notes[1] == "– / 3,512 steps" and notes[2] == "48 / 48 steps"
 
 
 # --- accessor and import ----------------------------------------------------------------------------
