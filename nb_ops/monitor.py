@@ -37,6 +37,7 @@ import functools
 import html
 import logging
 import math
+import numbers
 import sys
 import threading
 import time
@@ -333,18 +334,28 @@ class Monitor:
         if clock is not None:
             if not callable(clock):
                 raise TypeError(f"clock must be a callable returning unix seconds, got {type(clock).__name__}")
-            _read_clock(clock)  # a clock that cannot tell the time fails here, not in the polling thread
+            first = _read_clock(clock)  # a clock that cannot tell the time fails here, not in the polling thread
+            self._clock_last = (first, time.monotonic())
         self._clock = clock
+        self._clock_broken = False
 
     def _now(self) -> datetime:
         """The server's current time: the ``clock`` given, else the wall clock."""
         if self._clock is None:
             return datetime.now(UTC)
         try:
-            return datetime.fromtimestamp(_read_clock(self._clock), UTC)
-        except Exception:  # noqa: BLE001 - a clock that broke mid-watch must not end the watch
-            logger.warning("the monitor's clock failed; using the wall clock", exc_info=True)
-            return datetime.now(UTC)
+            value = _read_clock(self._clock)
+        except BaseException as exc:  # noqa: BLE001 - a clock that broke mid-watch must not end (or hang) the watch
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            # Carry on from the last good reading, on the same time base, as wall time passes.
+            last, at = self._clock_last
+            if not self._clock_broken:
+                self._clock_broken = True
+                logger.warning("the monitor's clock failed (%s); carrying on from its last reading", exc)
+            return datetime.fromtimestamp(last + (time.monotonic() - at), UTC)
+        self._clock_last = (value, time.monotonic())
+        return datetime.fromtimestamp(value, UTC)
 
     # -- public ----------------------------------------------------------------------------------
     def start(self) -> Monitor:
@@ -487,8 +498,9 @@ class Monitor:
                 "status": pd.Categorical(data["status"], categories=STATUSES),
                 "trained_steps": pd.array(data["trained_steps"], dtype="Int64"),
                 "total_steps": pd.array(data["total_steps"], dtype="Int64"),
-                "estimated_finish": pd.Series(
-                    pd.to_datetime(list(data["estimated_finish"]), utc=True), dtype="datetime64[ns, UTC]"
+                "estimated_finish": pd.Series(  # a server's year-2300 estimate becomes NaT, not an error
+                    pd.to_datetime(list(data["estimated_finish"]), utc=True, errors="coerce"),
+                    dtype="datetime64[ns, UTC]",
                 ),
                 "progress": pd.Series(data["progress"], dtype="float64"),
                 "error": pd.Series(data["error"], dtype=object),
@@ -827,14 +839,16 @@ _RATE_SAMPLES = 3
 _RATE_SPAN = 2.0  # seconds of wall time between the first and last sample
 
 
+# Unix seconds pandas can hold as nanosecond timestamps (years 1677-2262): history stays a frame.
+_CLOCK_RANGE = (-9_223_372_036, 9_223_372_036)
+
+
 def _read_clock(clock: Callable[[], float]) -> float:
     value = clock()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ConfigError(f"clock must return unix seconds as a number, got {value!r:.60}")
-    try:
-        datetime.fromtimestamp(value, UTC)
-    except (OverflowError, ValueError, OSError):
-        raise ConfigError(f"clock returned {value!r:.60}, which is not a time datetime can hold") from None
+    if not _CLOCK_RANGE[0] <= value <= _CLOCK_RANGE[1]:
+        raise ConfigError(f"clock returned {value!r:.60}, which is not a time in years 1677-2262 (unix seconds?)")
     return float(value)
 
 

@@ -15,13 +15,14 @@ drawn as a few collections, not one artist per bar, so 1,000 lanes stay fast.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import FrameError
+from .errors import DataWarning, FrameError
 from .frame import to_frame
 from .spec import STATUS_COLORS, STATUSES, TERMINAL_STATUSES, UNSEEN_STATUS_COLOR
 
@@ -52,7 +53,7 @@ _NS_PER_S = 1_000_000_000
 _OTHER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2")
 # Round durations for ticks of a log-scaled duration axis, in seconds.
 _NATURAL_TICKS = (
-    1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 8 * 3600, 12 * 3600,
+    0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 8 * 3600, 12 * 3600,
     86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400, 365 * 86400,
 )
 
@@ -123,6 +124,12 @@ def plot_timeline(
     """
     frame = _as_frame(frame)
     _require(frame, ("status", "created_at", "in_progress_at", "finished_at"), "plot_timeline")
+    if sort is not None and not isinstance(sort, str) and not (
+        isinstance(sort, Sequence) and all(isinstance(c, str) for c in sort)
+    ):
+        raise FrameError(f"sort must be a column name, a list of them, or None; not {sort!r:.60}")
+    if label is not None and not isinstance(label, str):
+        raise FrameError(f"label must be a column name or None, not {label!r:.60}")
     sort_by = [sort] if isinstance(sort, str) else list(sort or ())
     _require(frame, [*sort_by, *([label] if label is not None else [])], "plot_timeline", what="column")
     now_day = _now_days(now, *(_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")))
@@ -131,7 +138,10 @@ def plot_timeline(
         since_day = _since_days(since, now_day)
         frame = frame[_alive_after(frame, since_day, now_day)]
     if sort_by:
-        frame = frame.sort_values(sort_by, na_position="last", kind="stable")
+        try:
+            frame = frame.sort_values(sort_by, na_position="last", kind="stable", key=_sort_key)
+        except (TypeError, ValueError) as exc:  # values that do not compare (mixed types, dicts)
+            raise FrameError(f"cannot sort lanes by {sort!r}: its values do not compare ({exc})") from None
     mpl = _matplotlib()
     n = len(frame)
     own = ax is None
@@ -213,10 +223,10 @@ def plot_timeline(
                     zorder=5)
 
     eta = _estimated_finish(frame)
-    extend = run_open & live & ~np.isnan(eta) & (eta > now_day)
+    extend = run_open & live & ~np.isnan(eta) & (eta > run_end)
     if extend.any():
-        dashes = mpl.collections.LineCollection(
-            [((now_day, y), (e, y)) for e, y in zip(eta[extend], lanes[extend], strict=True)],
+        dashes = mpl.collections.LineCollection(  # from where the running span ends (now, or its start if later)
+            [((r, y), (e, y)) for r, e, y in zip(run_end[extend], eta[extend], lanes[extend], strict=True)],
             colors=color[extend], linestyles="--", linewidths=max(1.0, min(2.0, size / 3)),
         )
         dashes.set_gid("estimated_finish")
@@ -224,6 +234,12 @@ def plot_timeline(
 
     ax.autoscale_view()
     ax.margins(x=0.02)
+    drawn = has_queue | has_run | show
+    if not drawn.any():
+        _no_data(ax, "no times to draw")
+        ax.set_xlim(now_day - 1 / 24, now_day + 1 / 24)
+    elif ax.dataLim.width == 0 and since_day is None:  # one instant: an hour either side, not years
+        ax.set_xlim(ax.dataLim.x0 - 1 / 24, ax.dataLim.x0 + 1 / 24)
     if since_day is not None:  # the margin is 2% of the window, not of everything the lanes reach back to
         right = max(ax.dataLim.x1, now_day)
         ax.set_xlim(since_day, right + 0.02 * (right - since_day))
@@ -243,7 +259,7 @@ def plot_timeline(
         if s in ran or not shades:
             shades.append(mpl.patches.Patch(color=solid))
         handles.append(tuple(shades))
-        names.append(s)
+        names.append(_plain(s, 25))
     grey = mpl.colors.to_rgba("0.35")
     handles.append((mpl.patches.Patch(color=_tint(np.array([grey]), QUEUE_TINT)[0]), mpl.patches.Patch(color=grey)))
     names.append("light: waiting, solid: running")
@@ -312,7 +328,16 @@ def plot_durations(
     >>> ax = df.ops.durations(by="type")  # doctest: +SKIP
     """
     frame = _as_frame(frame)
-    measures = [which] if isinstance(which, str) else list(which)
+    if isinstance(which, str):
+        measures = [which]
+    elif isinstance(which, Sequence) and all(isinstance(m, str) for m in which):
+        measures = list(which)
+    else:
+        raise FrameError(f"which must be a duration column name or a list of them, not {which!r:.60}")
+    if by is not None and not isinstance(by, str):
+        raise FrameError(f"by must be a column name or None, not {by!r:.60}")
+    if log is not None and not isinstance(log, (bool, np.bool_)):
+        raise FrameError(f"log must be True, False or None (chosen from the data), not {log!r:.60}")
     if not measures:
         raise FrameError("plot_durations needs at least one duration column in which=")
     _require(frame, [*measures, *([by] if by is not None else [])], "plot_durations", what="column")
@@ -355,7 +380,9 @@ def plot_durations(
             y = i + offset
             q1, med, q3 = np.percentile(data, [25, 50, 75])
             reach = 1.5 * (q3 - q1)
-            low, high = data[data >= q1 - reach].min(), data[data <= q3 + reach].max()
+            # Tukey, clamped to the box as Axes.boxplot does: a whisker never runs back inside it.
+            low = min(data[data >= q1 - reach].min(), q1)
+            high = max(data[data <= q3 + reach].max(), q3)
             half = slot * 0.35
             boxes.append(((q1, y - half), (q1, y + half), (q3, y + half), (q3, y - half)))
             medians.append(((med, y - half), (med, y + half)))
@@ -383,16 +410,18 @@ def plot_durations(
 
     if log:
         positive = values[values > 0] / scale
-        if (values <= 0).any() or positive.size == 0:
+        if (values <= 0).any() or positive.size == 0:  # zeros (and bad negatives) stay visible
             ax.set_xscale("symlog", linthresh=1 / scale, linscale=0.3)
         else:
             ax.set_xscale("log")
-        low_s = max(values.min(), 1e-9)
-        ticks = [t for t in _NATURAL_TICKS if low_s / 1.5 <= t <= values.max() * 1.5]
+        low_s = max(positive.min() * scale if positive.size else 1.0, 1e-9)
+        ticks = [t for t in _NATURAL_TICKS if low_s / 1.5 <= t <= max(values.max(), low_s) * 1.5]
         width = ax.get_window_extent().width * 72.0 / ax.figure.dpi
         most = max(3, int(width / 50))  # about 50 points per label, so "20 min" and "1 h" never touch
         ticks = ticks[:: max(1, math.ceil(len(ticks) / most))]
-        if (values <= 0).any():
+        if (values < 0).any():
+            ticks = [-t for t in reversed(ticks)] + [0] + ticks
+        elif (values == 0).any():
             ticks = [0, *ticks]
         ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([t / scale for t in ticks]))
         ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter([_human_tick(t) for t in ticks]))
@@ -401,8 +430,8 @@ def plot_durations(
     else:
         ax.set_xlabel(f"duration ({unit})")
     ax.autoscale_view()
-    if not log:
-        ax.set_xlim(left=0)
+    if not log:  # from zero, unless bad data has negative durations: those are drawn, not cut off
+        ax.set_xlim(left=min(0.0, float(values.min()) / scale * 1.05))
     ax.set_ylim(len(groups) - 0.5, -0.5)
     # n: the operations in the group with at least one of the durations drawn.
     drawn = np.zeros(len(frame), dtype=bool)
@@ -459,6 +488,8 @@ def plot_training(
     >>> monitor = nb_ops.watch(ids, client=client); monitor.wait()  # doctest: +SKIP
     >>> ax = nb_ops.plot_training(monitor.history)  # doctest: +SKIP
     """
+    if not isinstance(relative, (bool, np.bool_)):
+        raise FrameError(f"relative must be True or False, not {relative!r:.60}")
     data = history_or_frame
     if not isinstance(data, pd.DataFrame) and isinstance(getattr(data, "history", None), pd.DataFrame):
         data = data.history
@@ -512,9 +543,9 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
         finals.append(final)
         if not np.isnan(total):
             targets.append((x[0], max(x[-1], eta) if not np.isnan(eta) else x[-1], total, colour))
-            if not np.isnan(eta):
+            if not np.isnan(eta) and final not in TERMINAL_STATUSES:  # a finished job's old estimate says nothing
                 stars.append((eta, total, colour))
-                if y[-1] < total and eta > x[-1] and final not in TERMINAL_STATUSES:
+                if y[-1] < total and eta > x[-1]:
                     projections.append(((x[-1], y[-1]), (eta, total)))
     if not curves:
         return _no_data(ax, "no operation has total_steps to compare against")
@@ -562,9 +593,10 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     present = _present(np.array(finals, dtype=object))
     handles = [mpl.lines.Line2D([], [], color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), marker="o", markersize=4)
                for s in present]
-    names = [f"{s} ({finals.count(s)})" for s in present]
-    handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
-    names.append("total steps")
+    names = [f"{_plain(s, 25)} ({finals.count(s)})" for s in present]
+    if targets:
+        handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
+        names.append("total steps")
     if stars:
         handles.append(mpl.lines.Line2D([], [], color="0.35", marker="*", linestyle="none", markersize=10))
         names.append("estimated finish")
@@ -614,7 +646,8 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     ax.set_xlabel("trained steps, share of total")
     label = rows["id"] if "id" in rows.columns else None
     _lane_labels(mpl, ax, label, True)
-    handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=s) for s in _present(status)]
+    handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=_plain(s, 25))
+               for s in _present(status)]
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=len(handles),
               borderaxespad=0.0, fontsize="small", frameon=False)
     return ax
@@ -691,9 +724,15 @@ def _matplotlib() -> _Matplotlib:
 def _as_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
-    if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
+    if isinstance(data, (str, bytes, Mapping, pd.Series)) or not isinstance(data, Iterable):
         raise FrameError(f"expected a DataFrame from nb_ops.to_frame (or operations), not {type(data).__name__}")
-    return to_frame(data)
+    items = list(data)
+    if any(isinstance(item, (str, bytes, int, float)) for item in items[:100]):
+        raise FrameError(
+            "expected operations or a frame of them, not ids: fetch them first, "
+            "e.g. nb_ops.plot_timeline(client.get_operations(ids))"
+        )
+    return to_frame(items)
 
 
 def _some_columns(frame: pd.DataFrame) -> str:
@@ -729,66 +768,143 @@ def _time_axis(mpl: _Matplotlib, ax: Axes, which: str) -> None:
 
 
 def _days(column: pd.Series) -> np.ndarray:
-    """Matplotlib date numbers (float days) of a column of times, NaN where missing; naive times are UTC."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype):
-        values = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(column.dtype):
-        values = column
-    elif pd.api.types.is_numeric_dtype(column.dtype):  # unix seconds, as the API sends them
-        values = pd.to_datetime(pd.to_numeric(column, errors="coerce"), unit="s", errors="coerce")
-    else:
-        try:
-            values = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
-        except (TypeError, ValueError) as exc:
-            raise FrameError(f"column {column.name!r} does not hold times") from exc
+    """Matplotlib date numbers (float days) of a column of times, NaN where missing; naive times are UTC.
+
+    Takes datetimes (any unit, any time zone), unix seconds (as the API sends them) and ISO
+    strings. A value that is not a time in years 1-9999 becomes NaN with one :class:`DataWarning`
+    per column, so one bad cell never costs the chart (nor lands silently in another century).
+    """
     import matplotlib.dates
 
-    return np.asarray(matplotlib.dates.date2num(values.to_numpy(dtype="datetime64[ns]")), dtype=float)
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        days = _datetime_days(column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy())
+    elif pd.api.types.is_datetime64_dtype(column.dtype):
+        days = _datetime_days(column.to_numpy())
+    elif pd.api.types.is_bool_dtype(column.dtype) or not (
+        pd.api.types.is_numeric_dtype(column.dtype) or column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
+    ):
+        raise FrameError(f"column {column.name!r} holds {column.dtype} values, not times")
+    elif pd.api.types.is_numeric_dtype(column.dtype):  # unix seconds
+        days = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan) / 86400.0 + _epoch_days()
+    else:
+        days = np.array([_one_day(v) for v in column.to_numpy(dtype=object)], dtype=float)
+    low, high = matplotlib.dates.date2num(np.datetime64("0001-01-02")), matplotlib.dates.date2num(np.datetime64("9999-12-30"))
+    with np.errstate(invalid="ignore"):
+        days[~((days >= low) & (days <= high))] = np.nan
+    lost = np.isnan(days) & column.notna().to_numpy()
+    if lost.any():
+        first = column[lost].iloc[0]
+        warnings.warn(
+            f"{int(lost.sum())} value(s) of {column.name!r} are not times in range (first: {str(first)[:40]!r}); "
+            "they are left out of the chart",
+            DataWarning,
+            stacklevel=4,
+        )
+    return days
+
+
+def _datetime_days(values: np.ndarray) -> np.ndarray:
+    import matplotlib.dates
+
+    # Native unit (not forced to ns): a year-2300 value stays in 2300 instead of wrapping round.
+    return np.asarray(matplotlib.dates.date2num(values), dtype=float)
+
+
+def _epoch_days() -> float:
+    import matplotlib.dates
+
+    return float(matplotlib.dates.date2num(np.datetime64("1970-01-01T00:00:00")))
+
+
+def _one_day(value: Any) -> float:
+    """One cell of an object column: unix seconds, an ISO string, a datetime; NaN if it is none of them."""
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value) / 86400.0 + _epoch_days()
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        return float(value) / 86400.0 + _epoch_days()
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+    if stamp is pd.NaT:
+        return math.nan
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+    return float(_datetime_days(np.array([stamp.to_datetime64()]))[0])
 
 
 def _now_days(now: Any, *times: np.ndarray) -> float:
     import matplotlib.dates
 
-    if now is not None:
-        if isinstance(now, bool):
-            raise FrameError(f"now must be a time (datetime, Timestamp, ISO string or unix seconds), not {now!r}")
+    if now is None:
+        wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
+        latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
+        return max(wall, latest)
+    message = f"now must be a time (datetime, Timestamp, ISO string or unix seconds) in years 1-9999, not {now!r:.60}"
+    if isinstance(now, (bool, np.bool_, pd.Timedelta, np.timedelta64)) or hasattr(now, "total_seconds"):
+        raise FrameError(message)
+    if isinstance(now, (int, float, np.integer, np.floating)):  # unix seconds, as the API and sim.now() count
+        day = float(now) / 86400.0 + _epoch_days()
+    else:
         try:
-            # A bare number is unix seconds, as the API and the simulator's clock count.
-            stamp = pd.Timestamp(now, unit="s") if isinstance(now, (int, float, np.number)) else pd.Timestamp(now)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise FrameError(f"now must be a time (datetime, Timestamp, ISO string or unix seconds), not {now!r}") from exc
+            stamp = pd.Timestamp(now)
+        except (TypeError, ValueError, OverflowError):
+            raise FrameError(message) from None
         if stamp is pd.NaT:
-            raise FrameError("now must be a time, not a missing value")
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return float(matplotlib.dates.date2num(stamp.tz_localize(None).to_datetime64()))
-    wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
-    latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
-    return max(wall, latest)
+            raise FrameError(message)
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+        day = float(_datetime_days(np.array([stamp.to_datetime64()]))[0])
+    if not _in_years(day):
+        raise FrameError(message)
+    return day
+
+
+_TIME_COLUMNS = frozenset({"created_at", "in_progress_at", "finished_at", "params.estimated_finish"})
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    """Time columns sort as times whatever they hold (Timestamps, unix numbers, ISO strings)."""
+    if column.name not in _TIME_COLUMNS:
+        return column
+    with warnings.catch_warnings():  # the drawing warns about bad values once, not the sorting too
+        warnings.simplefilter("ignore", DataWarning)
+        return pd.Series(_days(column), index=column.index)
+
+
+def _in_years(day: float) -> bool:
+    import matplotlib.dates
+
+    low, high = matplotlib.dates.date2num(np.datetime64("0001-01-02")), matplotlib.dates.date2num(np.datetime64("9999-12-30"))
+    return bool(math.isfinite(day) and low <= day <= high)
 
 
 def _since_days(since: Any, now_day: float) -> float:
-    import matplotlib.dates
-
     message = f"since must be a duration before now ('6h', a Timedelta) or a time, not {since!r:.60}"
-    if isinstance(since, (bool, int, float, np.number)):
+    if isinstance(since, (bool, np.bool_)):
         raise FrameError(message)
-    try:
-        if isinstance(since, (str, pd.Timedelta, np.timedelta64)) or hasattr(since, "total_seconds"):
-            try:
+    span = None
+    if isinstance(since, (str, pd.Timedelta, np.timedelta64)) or hasattr(since, "total_seconds"):
+        try:
+            with warnings.catch_warnings():  # "6H": pandas deprecates the capital, the meaning is plain
+                warnings.simplefilter("ignore")
                 span = pd.Timedelta(since)
-            except ValueError:
-                span = None
-            if span is not None and span is not pd.NaT:
-                if span < pd.Timedelta(0):
-                    raise FrameError(message)
-                return now_day - span / pd.Timedelta(days=1)
-        stamp = pd.Timestamp(since)
-    except (TypeError, ValueError, OverflowError):
-        raise FrameError(message) from None
-    if stamp is pd.NaT:
+        except (TypeError, ValueError, OverflowError):
+            span = None
+    elif isinstance(since, (int, float, np.integer, np.floating)):
+        raise FrameError(message + " (a bare number is ambiguous: write '90min' or pass a time)")
+    if span is not None:
+        if span is pd.NaT or span < pd.Timedelta(0):
+            raise FrameError(message)
+        day = now_day - span / pd.Timedelta(days=1)
+    else:
+        try:
+            day = _now_days(since)
+        except FrameError:
+            raise FrameError(message) from None
+    if not _in_years(day):
         raise FrameError(message)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return float(matplotlib.dates.date2num(stamp.tz_localize(None).to_datetime64()))
+    return day
 
 
 def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.ndarray:
@@ -860,19 +976,44 @@ def _marker_size(ax: Axes, lanes: int) -> float:
     return float(np.clip(0.7 * height / max(lanes, 1), 2.0, 8.0))
 
 
+def _plain(value: Any, limit: int = 40) -> str:
+    """Text from data as matplotlib should show it: one line, cut at ``limit``, ``$`` not read as maths."""
+    if value is None or (not isinstance(value, (list, tuple, dict, set, np.ndarray)) and pd.isna(value)):
+        return ""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def _short(value: Any) -> str:
     text = str(value)
-    return text[:8] + "…" if len(text) > 16 else text
+    return _plain(text[:8] + "…" if len(text) > 16 else text)
+
+
+def _label_texts(labels: pd.Series, shorten: bool) -> list[str]:
+    """Lane labels; shortened ids stay unique (``ftjob-20…alpha``) when their first characters collide."""
+    values = list(labels.astype(object))
+    if not shorten:
+        return [_plain(v, 25) for v in values]
+    texts = [_short(v) if not _missing(v) else "" for v in values]
+    seen: dict[str, set[str]] = {}
+    for v, t in zip(values, texts, strict=True):
+        if t:
+            seen.setdefault(t, set()).add(str(v))
+    clash = {t for t, originals in seen.items() if len(originals) > 1}
+    return [_plain(str(v)[:8] + "…" + str(v)[-6:]) if t in clash else t for v, t in zip(values, texts, strict=True)]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT or value is pd.NA
 
 
 def _lane_labels(mpl: _Matplotlib, ax: Axes, labels: pd.Series | None, shorten: bool) -> None:
     if labels is None:
         ax.yaxis.set_major_locator(mpl.ticker.NullLocator())
         return
-    texts = [
-        "" if pd.isna(v) else (_short(v) if shorten else (str(v)[:24] + "…" if len(str(v)) > 25 else str(v)))
-        for v in labels.astype(object)
-    ]
+    texts = _label_texts(labels, shorten)
     # As many labels as the axes' height holds at the label font size (1.25 lines each).
     ax.tick_params(axis="y", labelsize="small")
     font = mpl.font_manager.FontProperties(size="small").get_size_in_points()
@@ -895,12 +1036,21 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, np.ndarray]]
     if by is None:
         return [("all", np.ones(len(frame), dtype=bool))]
     column = frame[by]
+    if not isinstance(column, pd.Series):
+        raise FrameError(f"by={by!r} names more than one column")
     if isinstance(column.dtype, pd.CategoricalDtype):
-        keys = [c for c in column.cat.categories if (column == c).any()]
+        codes = column.cat.codes.to_numpy()
+        names = [str(c) for c in column.cat.categories]
+        order = [i for i in range(len(names)) if (codes == i).any()]
     else:
-        keys = sorted({v for v in column.astype(object) if not pd.isna(v)}, key=str)
-    out = [(str(k), (column.astype(object) == k).to_numpy(dtype=bool)) for k in keys]
-    missing = column.isna().to_numpy()
+        try:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:  # lists in cells (params.tags): group by their text
+            codes, uniques = pd.factorize(column.map(lambda v: v if _missing(v) else str(v)), use_na_sentinel=True)
+        names = [str(u) for u in uniques]
+        order = sorted(range(len(names)), key=lambda i: names[i])
+    out = [(_plain(names[i], 30), codes == i) for i in order]
+    missing = codes == -1
     if missing.any():
         out.append(("(missing)", missing))
     return out
@@ -920,15 +1070,19 @@ def _wants_log(seconds: np.ndarray) -> bool:
     positive = seconds[seconds > 0]
     if positive.size < 2:
         return False
-    low, high = np.percentile(positive, [5, 95])
+    # With few values every one counts; with many, the outer 5% do not decide the scale.
+    low, high = np.percentile(positive, [5, 95]) if positive.size >= 20 else (positive.min(), positive.max())
     return bool(high / max(low, 1e-9) > 100)
 
 
 def _human_tick(seconds: float) -> str:
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     for name, size in reversed(DURATION_UNITS):
         if seconds >= size:
-            return f"{seconds / size:g} {name}"
-    return "0" if seconds == 0 else f"{seconds:g} s"
+            return f"{sign}{seconds / size:g} {name}"
+    if seconds == 0:
+        return "0"
+    return f"{sign}{seconds * 1000:g} ms" if seconds < 0.1 else f"{sign}{seconds:g} s"
 
 
 def _last(values: np.ndarray) -> float:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -431,7 +432,8 @@ def test_a_bad_clock_is_refused_and_a_clock_that_breaks_later_falls_back(start_s
         watch(["a"], client=client, clock=lambda: "noon")
     with pytest.raises(nb_ops.ConfigError, match="not a time"):
         watch(["a"], client=client, clock=lambda: 1e20)
-    sim = start_sim(speed=0)
+    start = 1_790_000_000.0
+    sim = start_sim(speed=0, start_time=start)
     calls = []
 
     def flaky():
@@ -444,4 +446,11 @@ def test_a_bad_clock_is_refused_and_a_clock_that_breaks_later_falls_back(start_s
         m = watch(sim.operation_ids[:3], client=sim.client(), interval=0.05, display=False, clock=flaky, timeout=1)
         assert m.wait(30)
     assert m.reason in ("complete", "timeout") and len(m.history) >= 3
-    assert "the monitor's clock failed" in caplog.text
+    assert caplog.text.count("the monitor's clock failed") == 1  # once, not every tick
+    # It carries on from the clock's last reading, not from the wall clock months away.
+    seen = [t.timestamp() for t in m.history["observed_at"]]
+    assert all(start <= t < start + 60 for t in seen) and seen == sorted(seen)
+    assert m.started_at <= m.ended_at
+    with pytest.raises(nb_ops.ConfigError, match="1677-2262"):
+        watch(["a"], client=client, clock=lambda: 1e10)  # year 2286: beyond what history can hold
+    assert watch(["a"], client=client, clock=lambda: np.float32(1.79e9), display=False, timeout=0.1).wait(10)

@@ -424,8 +424,9 @@ def test_training_from_a_monitor_history_follows_the_steps(start_sim):
     assert sorted(t[0][1] for t in targets) == sorted(float(o.total_steps) for o in ops if o.id in ft)
     # Observations are on the simulator's clock, like the estimated finish.
     assert T0 <= history["observed_at"].min().timestamp() < T0 + 3600  # months from the wall clock
-    stars = by_gid(ax, "estimated_finish").get_offsets()
-    assert len(stars) == len(ft)
+    # Every job finished: their old estimates are not drawn as if still pending.
+    assert set(history.groupby("operation_id")["status"].last()) <= {"succeeded", "failed", "cancelled"}
+    assert by_gid(ax, "estimated_finish") is None and by_gid(ax, "projections") is None
     assert ax.get_ylabel() == "trained steps"
 
 
@@ -533,3 +534,102 @@ def _devnull():
     import io
 
     return io.BytesIO()
+
+
+# --- found by trying to break it ----------------------------------------------------------------------
+
+
+def test_far_dates_are_drawn_where_they_are_or_left_out_with_a_warning():
+    frame = nb_ops.to_frame(FLEET[:2])
+    frame["finished_at"] = frame["finished_at"].astype("datetime64[us, UTC]")
+    frame.loc[0, "finished_at"] = pd.Timestamp("2300-01-01", tz="UTC")  # fine in microseconds, not in ns
+    ax = nb_ops.plot_timeline(frame, now=NOW)
+    assert mdates.num2date(ax.get_xlim()[1]).year >= 2299  # not wrapped round into the 1700s
+    raw = frame.assign(created_at=[6e11, T0 + 100])  # unix seconds in year ~20975
+    with pytest.warns(nb_ops.DataWarning, match="'created_at' are not times in range"):
+        ax = nb_ops.plot_timeline(raw, now=NOW, sort=None)
+    assert mdates.num2date(ax.get_xlim()[0]).year >= 2000  # the bad value is not placed in 1692
+    mixed = nb_ops.to_frame(FLEET[:3]).astype({"created_at": object})
+    mixed.loc[1, "created_at"] = T0 + 100  # a Timestamp column with one unix number in it: no warning
+    nb_ops.plot_timeline(mixed, now=NOW).figure.canvas.draw()
+
+
+def test_a_failed_jobs_old_estimate_is_not_drawn():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({
+        "operation_id": ["a", "a"], "observed_at": [t, t + pd.Timedelta("10min")], "status": ["running", "failed"],
+        "trained_steps": [50, 54], "total_steps": [126, 126], "estimated_finish": [t + pd.Timedelta("2h"), pd.NaT],
+    })
+    ax = nb_ops.plot_training(history)
+    assert by_gid(ax, "estimated_finish") is None and by_gid(ax, "projections") is None
+    assert ax.get_xlim()[1] < day(T0 + 3600)  # the axis is not stretched to the stale estimate
+
+
+def test_negative_durations_are_drawn_not_cut_off_and_whiskers_never_enter_the_box():
+    bad = pd.DataFrame({"type": ["yql"] * 3, "queue_duration": pd.to_timedelta([-100, -50, -60], unit="s"),
+                        "run_duration": pd.to_timedelta([-10, -20, -30], unit="s")})
+    ax = nb_ops.plot_durations(bad)
+    low, high = ax.get_xlim()
+    assert ax.get_xlabel() == "duration (s)" and low < -100 and high > -10
+    w = pd.DataFrame({"type": ["x"] * 4, "run_duration": pd.to_timedelta([130, 131, 217, 681], unit="s")})
+    ax = nb_ops.plot_durations(w, which="run_duration", log=False)
+    box = by_gid(ax, "boxes").get_paths()[0].vertices[:4, 0]
+    lower, upper = by_gid(ax, "whiskers").get_segments()[:2]
+    assert lower[0][0] <= box.min() and upper[1][0] >= box.max()
+
+
+def test_text_from_data_is_shown_as_written_not_as_mathtext():
+    ops = [op("$\\foo$", "succeeded", T0, T0 + 1, T0 + 2), op("costs $5 to $10", "$\\bar$", T0, T0 + 1, T0 + 5)]
+    frame = nb_ops.to_frame(ops)
+    ax = nb_ops.plot_timeline(frame, now=NOW, label="id")
+    ax.figure.canvas.draw()  # mathtext would raise here
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["$\\foo$".replace("$", "\\$"), "costs \\$5 to \\$10"]
+    nb_ops.plot_durations(frame.assign(type=["$\\foo$", "a\nb"]), by="type").figure.canvas.draw()
+
+
+def test_ids_instead_of_operations_are_refused_clearly():
+    for ids in (["op-1", "op-2"], pd.Series(["op-1"]), [1, 2]):
+        with pytest.raises(nb_ops.FrameError, match="not ids|not Series"):
+            nb_ops.plot_timeline(ids)
+
+
+def test_now_and_options_are_checked_where_they_are_given():
+    frame = nb_ops.to_frame(FLEET)
+    for bad in (1e12, "9999999-01-01", pd.Timedelta("1h"), np.timedelta64(5, "s")):
+        with pytest.raises(nb_ops.FrameError, match="now must be"):
+            nb_ops.plot_timeline(frame, now=bad)
+    for call in (lambda: nb_ops.plot_timeline(frame, sort=5), lambda: nb_ops.plot_timeline(frame, label=["id"]),
+                 lambda: nb_ops.plot_durations(frame, which=None), lambda: nb_ops.plot_durations(frame, log="no"),
+                 lambda: nb_ops.plot_training(frame, relative="no")):
+        with pytest.raises(nb_ops.FrameError):
+            call()
+    mixed = frame.assign(mixed=[1, "a", 2.5, None, "b", 3, {"x": 1}])
+    with pytest.raises(nb_ops.FrameError, match="cannot sort lanes"):
+        nb_ops.plot_timeline(mixed, sort="mixed")
+    a = nb_ops.plot_timeline(frame, now=NOW, since="6H")  # pandas' deprecated capital: no warning
+    b = nb_ops.plot_timeline(frame, now=NOW, since=np.timedelta64(6 * 3600, "s"))
+    assert a.get_xlim() == b.get_xlim()
+
+
+def test_grouping_by_a_column_of_lists_works():
+    frame = nb_ops.to_frame([op("a", "succeeded", T0, T0 + 5, T0 + 50, tags=["x"]),
+                             op("b", "succeeded", T0, T0 + 9, T0 + 90, tags=["x", "y"])])
+    ax = nb_ops.plot_durations(frame, by="params.tags")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["['x', 'y'] (n=1)", "['x'] (n=1)"]
+
+
+def test_shortened_ids_stay_distinct():
+    ops = [op(f"ftjob-2026-12-01-{name}", "succeeded", T0 + i, T0 + i + 1, T0 + i + 2)
+           for i, name in enumerate(["alpha", "beta", "gamma"])]
+    ax = nb_ops.plot_timeline(nb_ops.to_frame(ops))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["ftjob-20…-alpha", "ftjob-20…1-beta", "ftjob-20…-gamma"]
+
+
+def test_degenerate_time_ranges_stay_readable():
+    ax = nb_ops.plot_timeline(nb_ops.to_frame([op("f", "succeeded", T0, T0, T0)]))
+    low, high = ax.get_xlim()
+    assert high - low <= 2.5 / 24  # about an hour either side, not years
+    ax = nb_ops.plot_timeline(nb_ops.to_frame([op("g", "unknown"), op("h", "succeeded")]), now=NOW)
+    assert "no times to draw" in [t.get_text() for t in ax.texts]
+    assert mdates.num2date(ax.get_xlim()[0]).year == 2026  # around now, not 1970
