@@ -577,6 +577,8 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
         ax.add_collection(mpl.collections.LineCollection(projections, colors="0.45", linestyles=":",
                                                          linewidths=1.0, gid="projections"))
     if len(curves) <= NAMED_CURVES:
+        low, high = ax.get_xlim()
+        ax.set_xlim(low, high + 0.1 * (high - low))  # room for the names at the right-hand ends
         for key, x, y in ends:
             ax.annotate(_short(key), (x, y), xytext=(4, 2), textcoords="offset points", fontsize="x-small",
                         color="0.2", gid="job_label")
