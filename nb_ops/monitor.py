@@ -251,7 +251,9 @@ class Monitor:
         UTC times watching started and ended.
     stale_after : float
         Seconds without a change (of status, or of fine-tuning steps) after
-        which a row says how long it has been stale; 600 by default.
+        which a row says how long it has been stale; 600 by default. A
+        running operation without step counts is never stale: it has nothing
+        to change until it ends.
     widget : ipywidgets.VBox or None
         The dashboard, in widget mode.
     callback_error : Exception or None
@@ -471,7 +473,7 @@ class Monitor:
         with self._lock:
             out = {}
             for row in self._rows.values():
-                if row.op is not None and not row.terminal and row.changed_at is not None:
+                if row.op is not None and not row.terminal and row.changed_at is not None and _can_stall(row.op):
                     age = now - row.changed_at
                     if age.total_seconds() >= self.stale_after:
                         out[row.id] = age
@@ -883,6 +885,12 @@ def _eta_text(server: float | None, rate: float | None) -> str:
     return ""
 
 
+def _can_stall(op: Operation) -> bool:
+    """Whether "no change for …" means something: a running job without step counts has nothing to change
+    until it ends, so only queued, unknown and step-counting operations are called stale."""
+    return op.status != "running" or op.total_steps is not None or op.trained_steps is not None
+
+
 def _row_view(row: _Row, now: datetime, stale_after: float) -> _RowView:
     op, status = row.op, row.status
     color = STATUS_COLORS.get(status, _ERROR_COLOR if status == "error" else _PENDING_COLOR)
@@ -911,7 +919,7 @@ def _row_view(row: _Row, now: datetime, stale_after: float) -> _RowView:
     notes = []
     if row.error is not None:
         notes.append(_error_text(row.error) + ("" if row.permanent else ", retrying"))
-    if op is not None and not row.terminal and row.changed_at is not None:
+    if op is not None and not row.terminal and row.changed_at is not None and _can_stall(op):
         age = (now - row.changed_at).total_seconds()
         if age >= stale_after or status == "unknown":
             notes.append(f"no change for {_duration(age)}")
@@ -1050,16 +1058,16 @@ class _RowWidgets:
     """The widgets of one row; set from a :class:`_RowView`."""
 
     def __init__(self, w: Any) -> None:
-        def html_cell(width: str) -> Any:
-            return w.HTML(layout=w.Layout(width=width))
+        def html_cell(width: str) -> Any:  # fixed width: a long ETA wraps in its own cell, never squeezes these
+            return w.HTML(layout=w.Layout(width=width, flex="0 0 auto"))
 
         self.id = html_cell("6.5em")
         self.type = html_cell("9.5em")
         self.status = html_cell("7.5em")
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="12em"))
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="12em", flex="0 0 auto"))
         self.progress = html_cell("11em")
         self.elapsed = html_cell("8em")
-        self.eta = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self.eta = w.HTML(layout=w.Layout(flex="1 1 0%", min_width="10em"))
         self.box = w.HBox([self.id, self.type, self.status, self.bar, self.progress, self.elapsed, self.eta])
 
     def set(self, r: _RowView) -> None:

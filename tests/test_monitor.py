@@ -272,12 +272,14 @@ def test_eta_shows_both_when_they_disagree():
 
 def test_stale_rows_say_how_long(start_sim):
     sim = start_sim(speed=0, size=60)
-    running = ids_by_status(sim, "running", type_="yql") or ids_by_status(sim, "running")
-    m = Monitor(running[:1], client=sim.client(), interval=0.05, display="widget")
+    stuck = ids_by_status(sim, "running", type_="finetuning")[:1] + ids_by_status(sim, "queued")[:1]
+    healthy = ids_by_status(sim, "running", type_="yql")[:1]  # no steps: nothing to change until it ends
+    m = Monitor(stuck + healthy, client=sim.client(), interval=0.05, display="widget")
     m.stale_after = 0.0
     m.start()
-    assert wait_until(lambda: "no change for" in m._view.rows[running[0]].eta.value)
-    assert running[0] in m.stale
+    assert wait_until(lambda: all("no change for" in m._view.rows[i].eta.value for i in stuck))
+    assert set(m.stale) == set(stuck)
+    assert "no change" not in m._view.rows[healthy[0]].eta.value
     m.stop()
 
 
