@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= demo-output
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean notebooks binder-check binder-lock browser-test
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "nb_ops needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -29,6 +29,7 @@ $(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
 demo: $(VENV)/.installed-demo
 	$(BIN)/nb-ops demo --out $(OUT)
 
+# tests/ and, under nbval, every cell of notebooks/*.ipynb (setup.cfg [tool:pytest]).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
@@ -36,6 +37,57 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_fetch.py
 	$(BIN)/python benchmarks/bench_frame.py
+	$(BIN)/python benchmarks/bench_plots.py
+
+# --- Notebooks, Binder, and the dashboard in a real browser ---------------------------------------
+# Binder's Python (binder/runtime.txt says python-3.11), else the one found above.
+BINDER_PYTHON ?= $(shell p=python$$(sed -n 's/^python-//p' binder/runtime.txt); \
+	$$p -c 'import sys' >/dev/null 2>&1 && echo $$p || echo $(PYTHON))
+BINDER_PYTHON := $(BINDER_PYTHON)
+BROWSER_VENV := .venv-browser
+BROWSER_OUT ?= browser-test-output
+
+# Run the notebooks again and save their outputs: what nbval compares new runs with in `make test`.
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python tools/run_notebooks.py --write
+
+# Binder cannot be reached from here: build a fresh environment from exactly binder/requirements.txt
+# (as repo2docker does, from the repository root) and run every notebook in it; fails if a cell raises.
+binder-check:
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/nb_ops-binder.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "binder-check: a fresh $(BINDER_PYTHON) environment from binder/requirements.txt in $$tmp"; \
+	$(BINDER_PYTHON) -m venv "$$tmp/venv"; \
+	$(QUIET_BUILD) "$$tmp/venv/bin/python" -m pip install --quiet -r binder/requirements.txt; \
+	"$$tmp/venv/bin/python" -m pip check; \
+	"$$tmp/venv/bin/python" tools/run_notebooks.py
+
+# Resolve binder/requirements.in afresh and pin every package into binder/requirements.txt.
+binder-lock:
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/nb_ops-binder.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BINDER_PYTHON) -m venv "$$tmp/venv"; \
+	$(QUIET_BUILD) "$$tmp/venv/bin/python" -m pip install --quiet -r binder/requirements.in; \
+	{ sed -n '1,/^[^#]/{/^#/p}' binder/requirements.txt; \
+	  "$$tmp/venv/bin/python" -m pip freeze --exclude-editable; \
+	  echo "# nb_ops itself, from this checkout (its unpinned dependencies are all pinned above)."; \
+	  echo "-e ."; } > "$$tmp/requirements.txt"; \
+	mv "$$tmp/requirements.txt" binder/requirements.txt; \
+	echo "binder-lock: wrote binder/requirements.txt; now run make binder-check"
+
+$(BROWSER_VENV)/.installed: binder/requirements.txt tests/browser/requirements.txt setup.cfg pyproject.toml
+	rm -rf $(BROWSER_VENV)
+	$(BINDER_PYTHON) -m venv $(BROWSER_VENV)
+	$(QUIET_BUILD) $(BROWSER_VENV)/bin/python -m pip install --quiet -r tests/browser/requirements.txt
+	@touch $@
+
+# JupyterLab on 127.0.0.1 runs notebooks/03_live_monitoring.ipynb in headless Chromium (Debian's,
+# installed here if missing and root) and checks the dashboard; screenshots go to $(BROWSER_OUT)/.
+browser-test: $(BROWSER_VENV)/.installed
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "browser-test needs Debian's chromium at /usr/bin/chromium: sudo apt-get install -y chromium" >&2; \
+	    exit 1; fi; }
+	$(BROWSER_VENV)/bin/python tests/browser/check_dashboard.py --out $(BROWSER_OUT)
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache $(BROWSER_VENV) $(BROWSER_OUT)
