@@ -132,7 +132,7 @@ def plot_timeline(
         raise FrameError(f"label must be a column name or None, not {label!r:.60}")
     sort_by = [sort] if isinstance(sort, str) else list(sort or ())
     _require(frame, [*sort_by, *([label] if label is not None else [])], "plot_timeline", what="column")
-    now_day = _now_days(now, *(_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")))
+    now_day = _now_days(now, frame)
     since_day = None
     if since is not None:
         since_day = _since_days(since, now_day)
@@ -836,11 +836,12 @@ def _one_day(value: Any) -> float:
     return float(_datetime_days(np.array([stamp.to_datetime64()]))[0])
 
 
-def _now_days(now: Any, *times: np.ndarray) -> float:
+def _now_days(now: Any, frame: pd.DataFrame | None = None) -> float:
     import matplotlib.dates
 
     if now is None:
         wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
+        times = [_quiet_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")] if frame is not None else []
         latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
         return max(wall, latest)
     message = f"now must be a time (datetime, Timestamp, ISO string or unix seconds) in years 1-9999, not {now!r:.60}"
@@ -867,11 +868,14 @@ _TIME_COLUMNS = frozenset({"created_at", "in_progress_at", "finished_at", "param
 
 def _sort_key(column: pd.Series) -> pd.Series:
     """Time columns sort as times whatever they hold (Timestamps, unix numbers, ISO strings)."""
-    if column.name not in _TIME_COLUMNS:
-        return column
-    with warnings.catch_warnings():  # the drawing warns about bad values once, not the sorting too
+    return pd.Series(_quiet_days(column), index=column.index) if column.name in _TIME_COLUMNS else column
+
+
+def _quiet_days(column: pd.Series) -> np.ndarray:
+    """:func:`_days` for a look ahead (sorting, windows, the default now): the drawing warns once, not these."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        return pd.Series(_days(column), index=column.index)
+        return _days(column)
 
 
 def _in_years(day: float) -> bool:
@@ -911,8 +915,8 @@ def _since_days(since: Any, now_day: float) -> float:
 
 def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.ndarray:
     """Rows whose drawn extent reaches ``since_day``: finished after it, or not finished at all."""
-    finished = _days(frame["finished_at"])
-    latest = np.fmax(np.fmax(_days(frame["created_at"]), _days(frame["in_progress_at"])), finished)
+    finished = _quiet_days(frame["finished_at"])
+    latest = np.fmax(np.fmax(_quiet_days(frame["created_at"]), _quiet_days(frame["in_progress_at"])), finished)
     status = _statuses(frame)
     open_ = np.isnan(finished) & ~_terminal(frame, status) & ~np.isnan(latest)
     return (open_ & (now_day >= since_day)) | (latest >= since_day)
