@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -319,14 +318,7 @@ def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> tuple[li
     faster = max(DEMO_WATCH_SPEED, speed)
     print()
     print(f"Watching the {_plural(len(active), 'queued or running operation')} to the end ({faster:g}x time)…", flush=True)
-    stop = threading.Event()
-
-    def fast_forward() -> None:  # the simulator's clock runs at `speed`; add the rest
-        while not stop.wait(0.05):
-            sim.advance(0.05 * (faster - speed))
-
-    pusher = threading.Thread(target=fast_forward, name="nb-ops-demo-clock", daemon=True)
-    pusher.start()
+    sim.configure(speed=faster)
     try:
         with sim.client() as client:
             monitor = watch(
@@ -334,8 +326,7 @@ def _demo_watch(sim: Any, operations: list[Operation], speed: float) -> tuple[li
             )
             monitor.wait()
     finally:
-        stop.set()
-        pusher.join()
+        sim.configure(speed=speed)
     latest = monitor.operations
     return [latest.get(op.id or "", op) for op in operations], monitor.history
 

@@ -586,3 +586,20 @@ def test_unreadable_request_target_is_400_and_the_server_goes_on(sim, session):
 def test_absurd_sizes_and_non_int_seeds_are_refused(kwargs):
     with pytest.raises(ValueError):
         simulator.start(**kwargs)
+
+
+def test_speed_can_change_while_running_and_keeps_the_time_so_far(start_sim):
+    s = start_sim(speed=0, size=10, start_time=T0)
+    assert s.speed == 0 and s.now() == T0
+    s.configure(speed=3600)  # an hour a second
+    time.sleep(0.2)
+    moved = s.now() - T0
+    assert 0.15 * 3600 <= moved <= 5 * 3600
+    s.configure(speed=0)
+    frozen = s.now()
+    time.sleep(0.1)
+    assert s.now() == frozen and frozen >= T0 + moved  # no jump back, then frozen
+    with pytest.raises(ValueError, match="speed"):
+        s.configure(speed=-1, latency=1.0)
+    assert s.speed == 0 and s.now() == frozen
+    assert "speed=0" in repr(s)

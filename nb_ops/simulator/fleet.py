@@ -177,7 +177,19 @@ class SimClock:
 
     def now(self) -> float:
         """Return the current simulated unix time."""
-        return self.t0 + self._skipped + (time.monotonic() - self._m0) * self.speed
+        with self._lock:
+            return self.t0 + self._skipped + (time.monotonic() - self._m0) * self.speed
+
+    def set_speed(self, speed: float) -> float:
+        """Run at ``speed`` simulated seconds per real second from now on (time so far is kept); return now."""
+        speed = float(speed)
+        if not math.isfinite(speed) or speed < 0:
+            raise ValueError(f"speed must be a finite number >= 0, not {speed!r}")
+        with self._lock:
+            moment = time.monotonic()
+            self._skipped += (moment - self._m0) * self.speed
+            self._m0, self.speed = moment, speed
+            return self.t0 + self._skipped
 
     def advance(self, seconds: float) -> float:
         """Jump simulated time forward by ``seconds`` (>= 0) and return the new time."""

@@ -412,7 +412,6 @@ class Simulator:
         self.host = host
         self.api_key = api_key if api_key is not None else f"sim-{secrets.token_urlsafe(24)}"
         self._clock = SimClock(speed, start_time)
-        self.speed = self._clock.speed
         self.fleet = Fleet(seed, size, epoch=int(self._clock.t0))
         self.operation_ids: list[str] = self.fleet.ids
         # Set first thing in stop(): latency and stalls wait on it, so they end at once.
@@ -488,13 +487,23 @@ class Simulator:
         """The checked fault configuration in force (``Faults()`` when none)."""
         return self._injector.faults
 
-    def configure(self, *, latency: float | None = None, faults: Mapping[str, Any] | None = None) -> None:
-        """Change the latency and/or the faults while the server runs.
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per real second (change it with :meth:`configure`)."""
+        return self._clock.speed
+
+    def configure(
+        self, *, latency: float | None = None, faults: Mapping[str, Any] | None = None, speed: float | None = None
+    ) -> None:
+        """Change the latency, the faults and/or the clock's speed while the server runs.
 
         Requests that already arrived keep the settings they arrived with.
 
         Parameters
         ----------
+        speed : float, optional
+            Simulated seconds per real second from now on (0 freezes the
+            clock; the time so far is kept); None leaves it as it is.
         latency : float, optional
             New latency in seconds (0 to a year); None leaves it as it is.
         faults : dict, optional
@@ -510,8 +519,13 @@ class Simulator:
         -------
         >>> sim.configure(faults={"rate_limit_rate": 1.0, "retry_after": 0})  # doctest: +SKIP
         >>> sim.configure(latency=0.2, faults={})  # doctest: +SKIP
+        >>> sim.configure(speed=1200)  # 20 simulated minutes a second, e.g. while a demo watches  # doctest: +SKIP
         """
+        if speed is not None:
+            SimClock(speed, 0.0)  # a bad speed fails here, before anything is changed
         self._injector.configure(latency=latency, faults=faults)
+        if speed is not None:
+            self._clock.set_speed(speed)
 
     @property
     def requests(self) -> list[RequestRecord]:
