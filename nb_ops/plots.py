@@ -147,7 +147,7 @@ def plot_timeline(
     own = ax is None
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=min(12.0, max(2.5, 0.28 * n + 1.4)))
-    _time_axis(mpl, ax, "x")
+    _time_axis(mpl, ax)
     if n == 0:
         return _no_data(ax, "no operations" if since is None else "no operations in this window")
 
@@ -157,7 +157,7 @@ def plot_timeline(
     status = _statuses(frame)
     color = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
     light = _tint(color, QUEUE_TINT)
-    terminal = _terminal(frame, status)
+    terminal = _terminal(status)
     # Open spans of an operation whose status says it is waiting or running are known to reach now;
     # for any other open one (``unknown``) nobody knows, so it is drawn hatched, not solid.
     live = np.isin(status, ("queued", "running"))
@@ -510,7 +510,7 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     own = ax is None
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=4.5)
-    _time_axis(mpl, ax, "x")
+    _time_axis(mpl, ax)
     trained = pd.to_numeric(history["trained_steps"], errors="coerce").astype("Float64")
     seen = history[trained.notna().to_numpy()]
     if seen.empty:
@@ -762,8 +762,8 @@ def _no_data(ax: Axes, text: str) -> Axes:
     return ax
 
 
-def _time_axis(mpl: _Matplotlib, ax: Axes, which: str) -> None:
-    axis = ax.xaxis if which == "x" else ax.yaxis
+def _time_axis(mpl: _Matplotlib, ax: Axes) -> None:
+    axis = ax.xaxis
     locator = mpl.dates.AutoDateLocator(tz="UTC")
     axis.set_major_locator(locator)
     axis.set_major_formatter(mpl.dates.ConciseDateFormatter(locator, tz="UTC"))
@@ -790,7 +790,7 @@ def _days(column: pd.Series) -> np.ndarray:
         days = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan) / 86400.0 + _epoch_days()
     else:
         days = np.array([_one_day(v) for v in column.to_numpy(dtype=object)], dtype=float)
-    low, high = matplotlib.dates.date2num(np.datetime64("0001-01-02")), matplotlib.dates.date2num(np.datetime64("9999-12-30"))
+    low, high = _day_bounds()
     with np.errstate(invalid="ignore"):
         days[~((days >= low) & (days <= high))] = np.nan
     lost = np.isnan(days) & column.notna().to_numpy()
@@ -878,10 +878,16 @@ def _quiet_days(column: pd.Series) -> np.ndarray:
         return _days(column)
 
 
-def _in_years(day: float) -> bool:
+def _day_bounds() -> tuple[float, float]:
+    """The date numbers matplotlib can draw and name: years 1 to 9999, a day's margin each side."""
     import matplotlib.dates
 
-    low, high = matplotlib.dates.date2num(np.datetime64("0001-01-02")), matplotlib.dates.date2num(np.datetime64("9999-12-30"))
+    return (float(matplotlib.dates.date2num(np.datetime64("0001-01-02"))),
+            float(matplotlib.dates.date2num(np.datetime64("9999-12-30"))))
+
+
+def _in_years(day: float) -> bool:
+    low, high = _day_bounds()
     return bool(math.isfinite(day) and low <= day <= high)
 
 
@@ -918,7 +924,7 @@ def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.nd
     finished = _quiet_days(frame["finished_at"])
     latest = np.fmax(np.fmax(_quiet_days(frame["created_at"]), _quiet_days(frame["in_progress_at"])), finished)
     status = _statuses(frame)
-    open_ = np.isnan(finished) & ~_terminal(frame, status) & ~np.isnan(latest)
+    open_ = np.isnan(finished) & ~_terminal(status) & ~np.isnan(latest)
     return (open_ & (now_day >= since_day)) | (latest >= since_day)
 
 
@@ -936,7 +942,7 @@ def _statuses(frame: pd.DataFrame) -> np.ndarray:
     return np.array(["unknown" if pd.isna(s) else str(s) for s in frame["status"].astype(object)], dtype=object)
 
 
-def _terminal(frame: pd.DataFrame, status: np.ndarray) -> np.ndarray:
+def _terminal(status: np.ndarray) -> np.ndarray:
     return np.array([s in TERMINAL_STATUSES for s in status], dtype=bool)
 
 
