@@ -982,10 +982,12 @@ def _table_html(rows: list[_RowView]) -> str:
             f'vertical-align:middle"><div style="background:{r.color};width:{pct:.0f}%;height:100%;'
             f'border-radius:3px"></div></div>'
         )
+        # Every cell left-aligned explicitly: JupyterLab right-aligns table cells by default.
+        td = '<td style="text-align:left;padding-right:10px">'
         body.append(
-            f'<tr><td title="{esc(r.id)}"><code>{esc(r.short)}</code></td><td>{esc(r.type)}</td>'
-            f"<td>{_badge(r.status, r.color)}</td><td>{bar} {esc(r.progress_text)}</td>"
-            f"<td>{esc(r.elapsed)}</td><td>{esc(r.eta)}</td><td>{esc(r.note)}</td></tr>"
+            f'<tr><td style="text-align:left;padding-right:10px" title="{esc(r.id)}"><code>{esc(r.short)}</code></td>'
+            f"{td}{esc(r.type)}</td>{td}{_badge(r.status, r.color)}</td>{td}{bar} {esc(r.progress_text)}</td>"
+            f"{td}{esc(r.elapsed)}</td>{td}{esc(r.eta)}</td>{td}{esc(r.note)}</td></tr>"
         )
     head = "".join(
         f'<th style="text-align:left;padding-right:10px">{h}</th>'
@@ -1006,7 +1008,7 @@ def _summary_html(snapshot: _Snapshot) -> str:
 
 def _summary_text(snapshot: _Snapshot) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in snapshot.counts.items())
-    lines = [f"nb_ops.watch: {snapshot.total} operations ({counts})", snapshot.status_line]
+    lines = [f"nb_ops.watch: {snapshot.total} operations" + (f" ({counts})" if counts else ""), snapshot.status_line]
     if snapshot.rows:
         width = max(4, *(len(r.type) for r in snapshot.rows))
         lines.append(f"  {'id':<8}  {'type':<{width}}  {'status':<9}  {'progress':<22}  {'elapsed':<16}  ETA / note")

@@ -758,7 +758,14 @@ def _new_axes(mpl: _Matplotlib, *, width: float, height: float) -> Axes:
 
 
 def _no_data(ax: Axes, text: str) -> Axes:
+    """Say why the chart is empty, on axes without ticks (no 1970 dates around nothing)."""
+    import matplotlib.ticker
+
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4", gid="no_data")
+    for axis in (ax.xaxis, ax.yaxis):  # NullFormatter too: ConciseDateFormatter fails on no ticks
+        axis.set_major_locator(matplotlib.ticker.NullLocator())
+        axis.set_major_formatter(matplotlib.ticker.NullFormatter())
+        axis.set_minor_locator(matplotlib.ticker.NullLocator())
     return ax
 
 

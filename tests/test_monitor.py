@@ -456,3 +456,15 @@ def test_a_bad_clock_is_refused_and_a_clock_that_breaks_later_falls_back(start_s
     with pytest.raises(nb_ops.ConfigError, match="1677-2262"):
         watch(["a"], client=client, clock=lambda: 1e10)  # year 2286: beyond what history can hold
     assert watch(["a"], client=client, clock=lambda: np.float32(1.79e9), display=False, timeout=0.1).wait(10)
+
+
+def test_the_static_summary_reads_well_in_jupyterlab_and_without_operations(sim):
+    import re
+
+    m = watch(sim.operation_ids[:5], client=sim.client(), display=False, interval=0.05, timeout=2)
+    m.wait(30)
+    table = monitor_module._summary_html(m._snapshot())
+    cells = re.findall(r"<t[dh](?: [^>]*)?>", table)
+    assert cells and all("text-align:left" in c for c in cells)  # JupyterLab right-aligns cells by default
+    empty = watch([], client=sim.client(), display=False)
+    assert empty.wait(10) and empty.summary().splitlines()[0] == "nb_ops.watch: 0 operations"

@@ -481,6 +481,8 @@ def test_training_with_no_steps_says_so():
                             "total_steps": pd.array([None], dtype="Int64")})
     ax = nb_ops.plot_training(history)
     assert [t.get_text() for t in ax.texts] == ["no training steps observed"]
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == []  # no 1970 date axis around nothing
 
 
 def test_training_from_a_frame_draws_progress_bars():
