@@ -389,8 +389,16 @@ class Client:
         futures: dict[Future[Operation], str] = {}
         try:
             pool = self._pool()
-            for op_id in ids:
-                futures[pool.submit(fetch, op_id)] = op_id
+            for i, op_id in enumerate(ids):
+                try:
+                    futures[pool.submit(fetch, op_id)] = op_id
+                except RuntimeError:  # close() shut the pool down while this loop was submitting
+                    for rest in ids[i:]:
+                        errors[rest] = TransportError(
+                            f"Operation {rest!r:.80} was not fetched: the client was closed", operation_id=rest
+                        )
+                    bar.update(len(ids) - i)
+                    break
             pending = set(futures)
             while pending:
                 # Not as_completed: futures cancelled by close() would never be reported done.

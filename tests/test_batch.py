@@ -337,6 +337,15 @@ def test_close_during_a_batch_returns_it_with_typed_errors(start_sim):
     assert all(isinstance(e, TransportError) and "closed" in str(e) for e in batch.errors.values())
 
 
+def test_close_between_starting_the_pool_and_submitting_loses_nothing(sim):
+    client = sim.client()
+    client._pool().shutdown()  # what close() in another thread does at the worst moment
+    with pytest.warns(NbOpsWarning, match="3 of 3"):
+        batch = client.get_operations(sim.operation_ids[:3])
+    assert list(batch.errors) == sim.operation_ids[:3]
+    assert all(isinstance(e, TransportError) and "closed" in str(e) for e in batch.errors.values())
+
+
 def test_a_401_stops_the_batch_with_one_error_per_id_but_a_403_does_not(canned_api):
     server, answers = canned_api
     answers.update({"a": 401, "b": 401, "c": 401})
