@@ -2,16 +2,20 @@
 
 The notebooks use the real API when ``NEBIUS_API_KEY`` is set. Tests must never reach it, so
 every ``NEBIUS_*`` variable is removed from this process here, when pytest loads this file and
-before nbval starts a kernel (kernels inherit this process's environment).
+before nbval starts a kernel (kernels inherit this process's environment), and kernels get a
+fresh IPython profile, whose startup files cannot set them again.
 """
 
 from __future__ import annotations
 
-import os
+import importlib.util
 from pathlib import Path
 
-for _name in [n for n in os.environ if n.startswith("NEBIUS_")]:
-    del os.environ[_name]
+# One definition of "a clean environment for kernels", shared with tools/run_notebooks.py.
+_spec = importlib.util.spec_from_file_location("_run_notebooks", Path(__file__).parent.parent / "tools" / "run_notebooks.py")
+_tools = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_tools)
+_tools.clean_environment()
 
 
 def pytest_configure(config):

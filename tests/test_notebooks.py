@@ -121,6 +121,42 @@ def test_a_developers_nebius_variables_never_reach_the_notebooks():
     assert "passed" in result.stdout and "failed" not in result.stdout
 
 
+def test_a_developers_ipython_profile_cannot_bring_the_key_back(tmp_path):
+    # A startup file in the developer's profile sets the key inside every kernel. The kernels of
+    # the notebook tests get a fresh profile, so no request carries it to the "real" API (a
+    # listener here that records what reaches it).
+    import http.server
+    import threading
+
+    seen = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            seen.append(self.headers.get("Authorization"))
+            self.send_error(500)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    startup = tmp_path / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-keys.py").write_text(
+        "import os\n"
+        "os.environ['NEBIUS_API_KEY'] = 'developer-real-key'\n"
+        f"os.environ['NEBIUS_BASE_URL'] = 'http://127.0.0.1:{server.server_address[1]}'\n"
+        "os.environ['NB_OPS_IDS'] = 'op-one'\n"
+    )
+    try:
+        result = _pytest("notebooks/01_quickstart.ipynb", env=dict(os.environ, IPYTHONDIR=str(tmp_path)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == []
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 def test_a_notebook_that_raises_fails_the_suite(tmp_path):
     nb = new_notebook(cells=[new_code_cell("print('fine')"), new_code_cell("raise RuntimeError('boom')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -6,8 +6,9 @@
 
 The saved outputs are what ``make test`` (nbval) compares new runs against, so refresh them with
 ``make notebooks`` after a change that alters what a notebook shows. The kernel is the
-``python3`` kernel of the Python running this script. ``NEBIUS_*`` variables are removed first,
-so the notebooks always use the simulator here, never the real API. Whether or not ``--write``
+``python3`` kernel of the Python running this script. ``NEBIUS_*`` variables are removed first
+and the kernel gets a fresh IPython profile (see :func:`clean_environment`), so the notebooks
+always use the simulator here, never the real API. Whether or not ``--write``
 is given, the outputs are checked: no error outputs, no simulator keys or secrets, no widget state,
 and a size limit per notebook. Exit status 0 if every notebook ran and passed the checks.
 """
@@ -15,9 +16,13 @@ and a size limit per notebook. Exit status 0 if every notebook ran and passed th
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib.util
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +39,29 @@ MAX_BYTES = 600_000
 
 
 def clean_environment() -> None:
-    """Remove NEBIUS_* variables, so kernels started from here never reach the real API."""
-    for name in [n for n in os.environ if n.startswith("NEBIUS_")]:
+    """Kernels started from this process never see the developer's API settings or profile.
+
+    ``NEBIUS_*`` and ``NB_OPS_IDS`` are removed; IPython's profile is a fresh temporary one (a
+    startup file in ``~/.ipython`` could set the key again inside the kernel); matplotlib reads its
+    default settings, not a user ``matplotlibrc`` (whose ``figure.dpi`` would change the outputs).
+    ``notebooks/conftest.py`` calls this too, before nbval starts any kernel.
+    """
+    for name in [n for n in os.environ if n.startswith("NEBIUS_") or n == "NB_OPS_IDS"]:
         del os.environ[name]
+    profile = tempfile.mkdtemp(prefix="nb_ops-ipython-")
+    atexit.register(shutil.rmtree, profile, ignore_errors=True)
+    os.environ["IPYTHONDIR"] = profile
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.submodule_search_locations:
+        os.environ["MATPLOTLIBRC"] = str(Path(spec.submodule_search_locations[0]) / "mpl-data" / "matplotlibrc")
 
 
 def problems(nb: nbformat.NotebookNode, text: str) -> list[str]:
     """What is wrong with an executed notebook (``text`` is its JSON)."""
     found = []
+    first = next((o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"), None)
+    if first is None or not str(first.get("text", "")).startswith("NEBIUS_API_KEY is not set"):
+        found.append("the first output does not say the simulator is used: these outputs must not come from the real API")
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
