@@ -79,15 +79,20 @@ $(BROWSER_VENV)/.installed: binder/requirements.txt tests/browser/requirements.t
 	$(QUIET_BUILD) $(BROWSER_VENV)/bin/python -m pip install --quiet -r tests/browser/requirements.txt
 	@touch $@
 
-# JupyterLab on 127.0.0.1 runs notebooks/03_live_monitoring.ipynb in headless Chromium (Debian's,
-# installed here if missing and root) and checks the dashboard; screenshots go to $(BROWSER_OUT)/.
+# JupyterLab on 127.0.0.1 runs notebooks/03_live_monitoring.ipynb in headless Chromium and checks the
+# dashboard; screenshots go to $(BROWSER_OUT)/. CHROMIUM is the browser binary (the script reads the
+# same variable); Debian's /usr/bin/chromium is installed here if it is the one missing and we are root.
+# Runs sharing an output folder take turns; to run two at once, give one its own: BROWSER_OUT=/tmp/bt2
+CHROMIUM ?= /usr/bin/chromium
 browser-test: $(BROWSER_VENV)/.installed
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	@test -x "$(CHROMIUM)" || { \
+	  if [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "browser-test needs Debian's chromium at /usr/bin/chromium: sudo apt-get install -y chromium" >&2; \
-	    exit 1; fi; }
-	$(BROWSER_VENV)/bin/python tests/browser/check_dashboard.py --out $(BROWSER_OUT)
+	  elif [ "$(CHROMIUM)" = /usr/bin/chromium ]; then \
+	    echo "browser-test needs Debian's chromium at /usr/bin/chromium: sudo apt-get install -y chromium" >&2; exit 1; \
+	  else echo "browser-test: CHROMIUM=$(CHROMIUM) is not an executable file" >&2; exit 1; fi; }
+	CHROMIUM="$(CHROMIUM)" $(BROWSER_VENV)/bin/python tests/browser/check_dashboard.py --out $(BROWSER_OUT)
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache $(BROWSER_VENV) $(BROWSER_OUT)
