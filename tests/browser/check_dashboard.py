@@ -509,23 +509,22 @@ def settle_kernel(page, url: str, dialogs: list[str]) -> str:
             candidate = None
             continue
         kernel = page.evaluate(KERNEL_JS, NOTEBOOK)
-        try:
-            sessions = api(url, "/api/sessions") or []
-            kernels = api(url, "/api/kernels") or []
-        except (OSError, ValueError) as exc:
-            sessions, kernels = [{"error": str(exc)}], []
-        last = {"page": kernel, "sessions": [s.get("kernel", s) for s in sessions]}
         kid = kernel.get("kernelId")
-        ok = (
-            bool(kid)
-            and kernel.get("ready")
-            and kernel.get("status") == "idle"
-            and kernel.get("connection") == "connected"
-            and len(sessions) == 1
-            and sessions[0].get("kernel", {}).get("id") == kid
-            and [k.get("id") for k in kernels] == [kid]
-            and kernels[0].get("execution_state") == "idle"
-        )
+        ok = bool(kid) and kernel.get("ready") and kernel.get("status") == "idle" and kernel.get("connection") == "connected"
+        sessions, kernels = [], []
+        if ok:  # then ask the server (not before: its kernel list can answer 500 while a kernel starts)
+            try:
+                sessions = api(url, "/api/sessions") or []
+                kernels = api(url, "/api/kernels") or []
+            except (OSError, ValueError) as exc:
+                sessions, kernels = [{"error": str(exc)}], []
+            ok = (
+                len(sessions) == 1
+                and sessions[0].get("kernel", {}).get("id") == kid
+                and [k.get("id") for k in kernels] == [kid]
+                and kernels[0].get("execution_state") == "idle"
+            )
+        last = {"page": kernel, "sessions": [s.get("kernel", s) for s in sessions]}
         now = time.monotonic()
         if not ok:
             candidate = None
