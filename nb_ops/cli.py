@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from .client import Client
 from .errors import AuthenticationError, NbOpsError, NbOpsWarning
 from .frame import destinations_frame, sources_frame, to_frame
 from .operation import Operation, format_duration
+from .spec import API_KEY_ENV, BASE_URL_ENV
 
 __all__ = ["main"]
 
@@ -181,6 +183,9 @@ def _fetch(args: argparse.Namespace) -> int:
     ids = list(dict.fromkeys(ids))
     target = next(((fmt, getattr(args, fmt)) for fmt in _FORMATS if getattr(args, fmt) is not None), None)
 
+    if not os.environ.get(API_KEY_ENV):  # the library's message would suggest a Python argument
+        _fail(f"no API key: set {API_KEY_ENV} (and {BASE_URL_ENV} for another endpoint than the default)")
+        return EXIT_ERROR
     with Client() as client:
         operations, failures = _fetch_all(client, ids)
     for op_id, exc in failures:

@@ -740,12 +740,11 @@ class Monitor:
             return snapshot
 
     def _status_line(self, rows: list[_RowView], now: datetime) -> str:
-        n = len(rows)
-        noun = "operation" if n == 1 else "operations"
+        operations = _count_operations(len(rows))
         if self.reason is None:
             if self.started_at is None:
-                return f"not watching yet ({n} {noun})"
-            line = f"watching {n} {noun} every {self.interval:g} s since {self.started_at:%H:%M:%S} UTC"
+                return f"not watching yet ({operations})"
+            line = f"watching {operations} every {self.interval:g} s since {self.started_at:%H:%M:%S} UTC"
             if self.timeout is not None:
                 line += f" (timeout {format_duration(timedelta(seconds=self.timeout))})"
             return line
@@ -999,6 +998,10 @@ def _table_html(rows: list[_RowView]) -> str:
     )
 
 
+def _count_operations(n: int) -> str:
+    return f"{n} operation" if n == 1 else f"{n} operations"
+
+
 def _summary_html(snapshot: _Snapshot) -> str:
     return (
         f'<div class="nb-ops-watch-summary"><div>{_counts_html(snapshot)}</div>'
@@ -1008,7 +1011,8 @@ def _summary_html(snapshot: _Snapshot) -> str:
 
 def _summary_text(snapshot: _Snapshot) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in snapshot.counts.items())
-    lines = [f"nb_ops.watch: {snapshot.total} operations" + (f" ({counts})" if counts else ""), snapshot.status_line]
+    lines = [f"nb_ops.watch: {_count_operations(snapshot.total)}" + (f" ({counts})" if counts else ""),
+             snapshot.status_line]
     if snapshot.rows:
         width = max(4, *(len(r.type) for r in snapshot.rows))
         lines.append(f"  {'id':<8}  {'type':<{width}}  {'status':<9}  {'progress':<22}  {'elapsed':<16}  ETA / note")
@@ -1045,7 +1049,7 @@ class _TextView:
             return
         counts = ", ".join(f"{n} {s}" for s, n in snapshot.counts.items())
         head = f"[{snapshot.observed_at:%H:%M:%S}] {snapshot.done}/{snapshot.total} finished: {counts}"
-        if self._first:
+        if self._first and snapshot.reason is None:  # an end on the first look is told by the summary alone
             head = f"nb_ops.watch: {snapshot.status_line}\n{head}"
         self._first = False
         self._last_line = now
@@ -1135,7 +1139,7 @@ class _WidgetView:
             return
         self._shown_in = count
         bundle = dict(self.box._repr_mimebundle_())
-        bundle["text/plain"] = f"nb_ops.watch: {self._snapshot.total} operations ({self._snapshot.status_line})"
+        bundle["text/plain"] = f"nb_ops.watch: {_count_operations(self._snapshot.total)} ({self._snapshot.status_line})"
         handle = display(bundle, raw=True, display_id=self._handle.display_id if self._handle else True)
         self._handle = self._handle or handle
 

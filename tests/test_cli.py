@@ -93,6 +93,7 @@ def test_fetch_without_key_is_one_line(sim, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "NEBIUS_API_KEY" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1  # said once, not once per id
+    assert "api_key=" not in err  # advice for the command line, not for Python
 
 
 def test_fetch_to_an_unwritable_place_is_one_line(sim, monkeypatch, tmp_path, capsys):

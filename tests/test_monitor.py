@@ -238,6 +238,16 @@ def test_text_fallback_lines_and_summary(start_sim):
     assert all(op_id[:8] in text for op_id in ids)
 
 
+def test_text_of_a_watch_that_ends_at_the_first_look_is_the_summary_alone(sim):
+    out = io.StringIO()
+    m = watch(["no-such-operation"], client=sim.client(), interval=0.05, file=out)
+    assert m.wait(30) and m.reason == "errors"
+    text = out.getvalue()
+    assert text.startswith("[")  # no header that already says watching stopped
+    assert text.count("stopped watching at") == 1
+    assert "nb_ops.watch: 1 operation (1 error)" in text and "not found (HTTP 404)" in text
+
+
 def test_display_false_shows_nothing(sim, capsys):
     ids = ids_by_status(sim, "succeeded")[:2]
     m = watch(ids, client=sim.client(), interval=0.05, display=False)
