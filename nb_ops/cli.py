@@ -346,8 +346,8 @@ def write_charts(frame: pd.DataFrame, history: pd.DataFrame | None, out: Path, *
     from .plots import plot_durations, plot_timeline, plot_training
 
     charts = (
-        # The last day: a week of history would squeeze what just ran into the right edge.
-        ("timeline.png", lambda: plot_timeline(frame, now=now, since="1D"), f"Operations of the last 24 hours ({title})"),
+        # The last two hours hold what the demo watched; a longer window squeezes it into the right edge.
+        ("timeline.png", lambda: plot_timeline(frame, now=now, since="2h"), f"Operations of the last 2 hours ({title})"),
         ("durations.png", lambda: plot_durations(frame), "Time waiting in the queue and running, by type"),
         (
             "training.png",

@@ -576,13 +576,16 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     if projections:
         ax.add_collection(mpl.collections.LineCollection(projections, colors="0.45", linestyles=":",
                                                          linewidths=1.0, gid="projections"))
-    if len(curves) <= NAMED_CURVES:
+    named = len(curves) <= NAMED_CURVES
+    if named:
         low, high = ax.get_xlim()
         ax.set_xlim(low, high + 0.1 * (high - low))  # room for the names at the right-hand ends
-        for key, x, y in ends:
-            ax.annotate(_short(key), (x, y), xytext=(4, 2), textcoords="offset points", fontsize="x-small",
-                        color="0.2", gid="job_label")
     ax.set_ylim(bottom=0)
+    if named:  # once the limits are final: names of jobs that end close together are stacked, not overprinted
+        rises = _label_rises(ax, [(x, y) for _, x, y in ends], mpl.font_manager.FontProperties(size="x-small"))
+        for (key, x, y), rise in zip(ends, rises, strict=True):
+            ax.annotate(_short(key), (x, y), xytext=(4, 2 + rise), textcoords="offset points", fontsize="x-small",
+                        color="0.2", gid="job_label")
     if relative:
         ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
         ax.set_ylabel("share of total steps")
@@ -607,6 +610,27 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
         names.append("stopped (failed, cancelled)")
     _legend(mpl, ax, handles, names, outside=own, inside="lower right")
     return ax
+
+
+def _label_rises(ax: Axes, points: list[tuple[float, float]], font: Any) -> list[float]:
+    """How far (in points) to lift each label at the right of a point so that no two overlap."""
+    if not points:
+        return []
+    per_point = ax.figure.dpi / 72
+    xy = ax.transData.transform(points) / per_point  # in points
+    size = font.get_size_in_points()
+    height, width = 1.25 * size, 6.5 * size  # a line of text; a shortened id ("7fa5b2ea…") is about 5 ems
+    rises = [0.0] * len(points)
+    placed: list[tuple[float, float]] = []  # (x, bottom of the label), lowest first
+    for i in np.argsort(xy[:, 1], kind="stable"):
+        x, bottom = xy[i]
+        for px, pbottom in placed:
+            if abs(px - x) < width and abs(pbottom - bottom) < height:
+                bottom = pbottom + height
+        rises[i] = float(bottom - xy[i][1])
+        placed.append((x, bottom))
+        placed.sort(key=lambda p: p[1])
+    return rises
 
 
 def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict) -> Axes:

@@ -475,6 +475,27 @@ def test_training_curves_are_coloured_by_status_and_named_at_their_end():
     assert legend[:2] == ["succeeded (2)", "failed (1)"] and "stopped (failed, cancelled)" in legend
 
 
+def test_training_names_of_jobs_ending_together_do_not_overlap():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    minute = pd.Timedelta("1min")
+    ids = ["a" * 8 + "1" * 24, "b" * 8 + "2" * 24, "c" * 8 + "3" * 24, "far-below"]
+    history = pd.DataFrame({  # three jobs of different lengths reach 100% at the same moment
+        "operation_id": [i for i in ids for _ in range(2)],
+        "observed_at": [t, t + 20 * minute] * 4,
+        "status": ["running", "succeeded"] * 4,
+        "trained_steps": pd.array([100, 720, 20, 140, 1, 50, 1, 2], dtype="Int64"),
+        "total_steps": pd.array([720, 720, 140, 140, 50, 50, 1000, 1000], dtype="Int64"),
+    })
+    ax = nb_ops.plot_training(history, relative=True)
+    ax.figure.canvas.draw()
+    names = [t for t in ax.texts if t.get_gid() == "job_label"]
+    assert [t.get_text() for t in names] == ["aaaaaaaa…", "bbbbbbbb…", "cccccccc…", "far-below"]
+    boxes = [t.get_window_extent() for t in names]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(ax.bbox.y0 <= b.y0 and b.y1 <= ax.figure.bbox.y1 for b in boxes)  # still on the figure
+    assert names[-1].xyann == (4, 2)  # a name with room stays at its line's end
+
+
 def test_training_with_no_steps_says_so():
     history = pd.DataFrame({"operation_id": ["a"], "observed_at": [pd.Timestamp(T0, unit="s", tz="UTC")],
                             "trained_steps": pd.array([None], dtype="Int64"),
