@@ -14,9 +14,11 @@ drawn as a few collections, not one artist per bar, so 1,000 lanes stay fast.
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +63,33 @@ _NATURAL_TICKS = (
 # --- the charts -------------------------------------------------------------------------------------
 
 
+def _chart(draw: Callable[..., Axes]) -> Callable[..., Axes]:
+    """Check ``ax=``; if drawing fails, close the figure the chart made rather than leave it half drawn."""
+
+    @functools.wraps(draw)
+    def chart(*args: Any, **kwargs: Any) -> Axes:
+        ax = kwargs.get("ax")
+        if ax is not None:
+            from matplotlib.axes import Axes as MplAxes
+
+            if not isinstance(ax, MplAxes):
+                hint = "; from plt.subplots(1, 2), pass one of them: ax=axes[0]" if isinstance(ax, np.ndarray) else ""
+                raise FrameError(f"ax must be one matplotlib Axes, not {type(ax).__name__}{hint}")
+            return draw(*args, **kwargs)
+        pyplot = sys.modules.get("matplotlib.pyplot")  # not imported yet: no figure of the user's to spare
+        before = set(pyplot.get_fignums()) if pyplot is not None else set()
+        try:
+            return draw(*args, **kwargs)
+        except BaseException:
+            pyplot = sys.modules.get("matplotlib.pyplot")
+            for number in set(pyplot.get_fignums()) - before if pyplot is not None else ():
+                pyplot.close(number)
+            raise
+
+    return chart
+
+
+@_chart
 def plot_timeline(
     frame: Any,
     *,
@@ -138,8 +167,10 @@ def plot_timeline(
         since_day = _since_days(since, now_day)
         frame = frame[_alive_after(frame, since_day, now_day)]
     if sort_by:
+        # Sorted on the columns alone: an index level of the same name (set_index(..., drop=False)) is no matter.
+        keys = pd.DataFrame({c: frame[c].reset_index(drop=True) for c in sort_by})
         try:
-            frame = frame.sort_values(sort_by, na_position="last", kind="stable", key=_sort_key)
+            frame = frame.iloc[keys.sort_values(sort_by, na_position="last", kind="stable", key=_sort_key).index]
         except (TypeError, ValueError) as exc:  # values that do not compare (mixed types, dicts)
             raise FrameError(f"cannot sort lanes by {sort!r}: its values do not compare ({exc})") from None
     mpl = _matplotlib()
@@ -241,7 +272,8 @@ def plot_timeline(
     elif ax.dataLim.width == 0 and since_day is None:  # one instant: an hour either side, not years
         ax.set_xlim(ax.dataLim.x0 - 1 / 24, ax.dataLim.x0 + 1 / 24)
     if since_day is not None:  # the margin is 2% of the window, not of everything the lanes reach back to
-        right = max(ax.dataLim.x1, now_day)
+        # Ahead of now at most as far as the window reaches back: a far estimate runs off the edge.
+        right = min(max(ax.dataLim.x1, now_day), now_day + max(now_day - since_day, 1 / 24))
         ax.set_xlim(since_day, right + 0.02 * (right - since_day))
     ax.set_ylim(n - 0.5, -0.5)
     _lane_labels(mpl, ax, frame[label] if label is not None else None, label == "id")
@@ -276,6 +308,7 @@ def plot_timeline(
     return ax
 
 
+@_chart
 def plot_durations(
     frame: Any,
     *,
@@ -343,13 +376,9 @@ def plot_durations(
     _require(frame, [*measures, *([by] if by is not None else [])], "plot_durations", what="column")
     seconds = {}
     for name in measures:
-        column = frame[name]
-        if not pd.api.types.is_timedelta64_dtype(column.dtype):
-            raise FrameError(f"plot_durations draws durations, but column {name!r} holds {column.dtype} values")
-        seconds[name] = column.to_numpy(dtype="timedelta64[ns]").astype("int64") / _NS_PER_S
-        seconds[name][pd.isna(column).to_numpy()] = np.nan
+        seconds[name] = _seconds(frame[name])
     names = dict(DURATION_UNITS)
-    if unit is not None and unit not in names:
+    if unit is not None and (not isinstance(unit, str) or unit not in names):
         raise FrameError(f"unit must be one of {', '.join(names)}, not {unit!r}")
 
     groups = _groups(frame, by)
@@ -444,6 +473,7 @@ def plot_durations(
     return ax
 
 
+@_chart
 def plot_training(
     history_or_frame: Any,
     *,
@@ -511,15 +541,24 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=4.5)
     _time_axis(mpl, ax)
+    unnamed = history["operation_id"].isna().to_numpy()
+    if unnamed.any():
+        warnings.warn(f"{int(unnamed.sum())} observation(s) without an operation_id are left out of the chart",
+                      DataWarning, stacklevel=4)
+        history = history[~unnamed]
+    # A job's status is its latest observation's, steps or not (the last look may be a failure without steps).
+    latest = _latest_statuses(history)
     trained = pd.to_numeric(history["trained_steps"], errors="coerce").astype("Float64")
     seen = history[trained.notna().to_numpy()]
     if seen.empty:
         return _no_data(ax, "no training steps observed")
     when = _days(seen["observed_at"])
+    if np.isnan(when).all():
+        return _no_data(ax, "no observation times (observed_at) to draw")
+    seen, when = seen[~np.isnan(when)], when[~np.isnan(when)]
     steps = pd.to_numeric(seen["trained_steps"]).to_numpy(dtype=float, na_value=np.nan)
     totals = pd.to_numeric(seen["total_steps"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     etas = _days(seen["estimated_finish"]) if "estimated_finish" in seen.columns else np.full(len(seen), np.nan)
-    states = _statuses(seen) if "status" in seen.columns else np.full(len(seen), "unknown", dtype=object)
     keys = seen["operation_id"].astype(str).to_numpy()
     order = list(dict.fromkeys(keys))
 
@@ -535,15 +574,16 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
                 continue
             y, total = y / total, 1.0
         # Coloured by the latest status, as in the other charts: the id at the end of the line tells jobs apart.
-        final = str(states[rows][-1])
+        final = latest.get(key, "unknown")
         colour = mpl.colors.to_rgba(STATUS_COLORS.get(final, UNSEEN_STATUS_COLOR))
         curves.append(np.column_stack([x, y]))
         colours.append(colour)
         ends.append((key, x[-1], y[-1]))
         finals.append(final)
         if not np.isnan(total):
-            targets.append((x[0], max(x[-1], eta) if not np.isnan(eta) else x[-1], total, colour))
-            if not np.isnan(eta) and final not in TERMINAL_STATUSES:  # a finished job's old estimate says nothing
+            ongoing = final not in TERMINAL_STATUSES  # a finished job's old estimate says nothing
+            targets.append((x[0], max(x[-1], eta) if ongoing and not np.isnan(eta) else x[-1], total, colour))
+            if ongoing and not np.isnan(eta):
                 stars.append((eta, total, colour))
                 if y[-1] < total and eta > x[-1]:
                     projections.append(((x[-1], y[-1]), (eta, total)))
@@ -565,6 +605,8 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
                    linewidths=0.5, zorder=5, gid="estimated_finish")
     ax.autoscale_view()
     ax.margins(x=0.03, y=0.05)
+    if ax.dataLim.width == 0:  # one instant: half an hour either side, not the years of a date axis' default
+        ax.set_xlim(ax.dataLim.x0 - 1 / 48, ax.dataLim.x0 + 1 / 48)
     if targets:
         # A job seen once still gets a visible target: at least 3% of the time axis wide.
         low, high = ax.get_xlim()
@@ -612,6 +654,16 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     return ax
 
 
+def _latest_statuses(history: pd.DataFrame) -> dict[str, str]:
+    """Each operation's status at its latest observation that has one (``unknown`` without a status column)."""
+    if "status" not in history.columns:
+        return {}
+    known = history[history["status"].notna().to_numpy()]
+    when = _quiet_days(known["observed_at"])
+    order = np.argsort(np.where(np.isnan(when), -np.inf, when), kind="stable")
+    return dict(zip(known["operation_id"].astype(str).to_numpy()[order], _statuses(known)[order], strict=True))
+
+
 def _label_rises(ax: Axes, points: list[tuple[float, float]], font: Any) -> list[float]:
     """How far (in points) to lift each label at the right of a point so that no two overlap."""
     if not points:
@@ -646,7 +698,8 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     order = np.argsort(rank, kind="stable")
     rows, total, trained = rows.iloc[order], total[order], trained[order]
     n = len(rows)
-    if ax is None:
+    own = ax is None
+    if own:
         ax = _new_axes(mpl, width=9.0, height=min(12.0, max(2.5, 0.3 * n + 1.4)))
     if n == 0:
         return _no_data(ax, "no fine-tuning operation with step counts")
@@ -660,9 +713,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     ax.add_collection(mpl.collections.PolyCollection(_rects(np.zeros(n), share, lanes), **style))
     eta = _estimated_finish(rows)
     if n <= LABELLED_LANES:
-        for y, done, of, when in zip(lanes, trained, total, eta, strict=True):
+        for y, done, of, when, finished in zip(lanes, trained, total, eta, _terminal(status), strict=True):
             text = f"{_count(done)} / {_count(of)} steps"
-            if not np.isnan(when):
+            if not np.isnan(when) and not finished:  # a finished job's last estimate is history
                 text += f" · ETA {mpl.dates.num2date(when, tz='UTC'):%b %d %H:%M} UTC"
             ax.annotate(text, (1.0, y), xytext=(6, 0), textcoords="offset points", va="center",
                         fontsize="small", annotation_clip=False)
@@ -674,7 +727,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     _lane_labels(mpl, ax, label, True)
     handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=_plain(s, 25))
                for s in _present(status)]
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=len(handles),
+    # Above the bars (their right holds the step counts); in three columns at most on axes given, which may be narrow.
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+              ncols=len(handles) if own else min(3, len(handles)),
               borderaxespad=0.0, fontsize="small", frameon=False)
     return ax
 
@@ -749,7 +804,7 @@ def _matplotlib() -> _Matplotlib:
 
 def _as_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        return data
+        return _numpy_times(data)
     if isinstance(data, (str, bytes, Mapping, pd.Series)) or not isinstance(data, Iterable):
         raise FrameError(f"expected a DataFrame from nb_ops.to_frame (or operations), not {type(data).__name__}")
     items = list(data)
@@ -759,6 +814,34 @@ def _as_frame(data: Any) -> pd.DataFrame:
             "e.g. nb_ops.plot_timeline(client.get_operations(ids))"
         )
     return to_frame(items)
+
+
+def _numpy_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame, refused if its column labels repeat, with pyarrow-backed times and durations as numpy ones.
+
+    ``pd.read_parquet(path, dtype_backend="pyarrow")`` of an exported frame gives
+    ``timestamp[ns, tz=UTC][pyarrow]`` columns: the same times, drawn the same way.
+    """
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        raise FrameError(
+            f"this frame has more than one column named {repeated[0]!r}; keep one, e.g. "
+            "df.loc[:, ~df.columns.duplicated()]"
+        )
+    arrow = {}
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype) and dtype.kind in "mM":
+            kind = dtype.pyarrow_dtype
+            tz = getattr(kind, "tz", None)
+            target = (pd.DatetimeTZDtype(kind.unit, tz) if tz else f"datetime64[{kind.unit}]") if dtype.kind == "M" \
+                else f"timedelta64[{kind.unit}]"
+            arrow[name] = frame[name].astype(target)
+    if not arrow:
+        return frame
+    frame = frame.copy(deep=False)  # the caller's frame is left as it is
+    for name, column in arrow.items():
+        frame[name] = column
+    return frame
 
 
 def _some_columns(frame: pd.DataFrame) -> str:
@@ -834,6 +917,34 @@ def _days(column: pd.Series) -> np.ndarray:
             stacklevel=4,
         )
     return days
+
+
+def _seconds(column: pd.Series) -> np.ndarray:
+    """Seconds (float) of a column of durations, NaN where missing.
+
+    Takes timedeltas of any unit and their text (``"0 days 00:10:00"``, as a CSV
+    file holds them); text that is not a duration becomes NaN with one
+    :class:`DataWarning` per column.
+    """
+    if pd.api.types.is_timedelta64_dtype(column.dtype):
+        # Whole seconds and the rest apart: a timedelta64[s] of centuries would wrap round in nanoseconds.
+        values = column.to_numpy()
+        whole = values.astype("timedelta64[s]")
+        seconds = whole.astype("int64").astype(float) + (values - whole).astype("timedelta64[ns]").astype("int64") / 1e9
+        seconds[pd.isna(column).to_numpy()] = np.nan
+        return seconds
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+        raise FrameError(f"plot_durations draws durations, but column {column.name!r} holds {column.dtype} values")
+    parsed = pd.to_timedelta(column.astype(object).where(column.notna(), None), errors="coerce")
+    lost = parsed.isna().to_numpy() & column.notna().to_numpy()
+    if lost.any():
+        warnings.warn(
+            f"{int(lost.sum())} value(s) of {column.name!r} are not durations (first: {str(column[lost].iloc[0])[:40]!r}); "
+            "they are left out of the chart",
+            DataWarning,
+            stacklevel=4,
+        )
+    return _seconds(parsed.rename(column.name))
 
 
 def _datetime_days(values: np.ndarray) -> np.ndarray:
@@ -932,7 +1043,9 @@ def _since_days(since: Any, now_day: float) -> float:
             with warnings.catch_warnings():  # "6H": pandas deprecates the capital, the meaning is plain
                 warnings.simplefilter("ignore")
                 span = pd.Timedelta(since)
-        except (TypeError, ValueError, OverflowError):
+        except (pd.errors.OutOfBoundsTimedelta, OverflowError):
+            raise FrameError(f"since={since!r:.60} reaches further back than pandas can count (about 292 years)") from None
+        except (TypeError, ValueError):
             span = None
     elif isinstance(since, (int, float, np.integer, np.floating)):
         raise FrameError(message + " (a bare number is ambiguous: write '90min' or pass a time)")
@@ -1045,7 +1158,13 @@ def _label_texts(labels: pd.Series, shorten: bool) -> list[str]:
         if t:
             seen.setdefault(t, set()).add(str(v))
     clash = {t for t, originals in seen.items() if len(originals) > 1}
-    return [_plain(str(v)[:8] + "…" + str(v)[-6:]) if t in clash else t for v, t in zip(values, texts, strict=True)]
+    texts = [_plain(str(v)[:8] + "…" + str(v)[-6:]) if t in clash else t for v, t in zip(values, texts, strict=True)]
+    seen = {}
+    for v, t in zip(values, texts, strict=True):
+        if t:
+            seen.setdefault(t, set()).add(str(v))
+    clash = {t for t, originals in seen.items() if len(originals) > 1}  # alike at both ends: shown whole
+    return [_plain(v) if t in clash else t for v, t in zip(values, texts, strict=True)]
 
 
 def _missing(value: Any) -> bool:

@@ -657,3 +657,121 @@ def test_degenerate_time_ranges_stay_readable():
     ax = nb_ops.plot_timeline(nb_ops.to_frame([op("g", "unknown"), op("h", "succeeded")]), now=NOW)
     assert "no times to draw" in [t.get_text() for t in ax.texts]
     assert mdates.num2date(ax.get_xlim()[0]).year == 2026  # around now, not 1970
+
+
+# --- frames as they come back from files, and bad input ---------------------------------------------
+
+
+def test_pyarrow_backed_frames_draw_like_numpy_ones(tmp_path):
+    frame = nb_ops.to_frame(FLEET)
+    frame.drop(columns=[c for c in frame.columns if frame[c].dtype == object]).to_parquet(tmp_path / "ops.parquet")
+    arrow = pd.read_parquet(tmp_path / "ops.parquet", dtype_backend="pyarrow")
+    assert isinstance(arrow["created_at"].dtype, pd.ArrowDtype) and isinstance(arrow["run_duration"].dtype, pd.ArrowDtype)
+    before = arrow.copy()
+    for draw in (lambda f: nb_ops.plot_timeline(f, now=NOW), nb_ops.plot_durations):
+        got, want = draw(arrow), draw(frame)
+        for gid in ("queue", "run", "queue_duration", "run_duration", "boxes"):
+            if by_gid(want, gid) is not None and gid in ("queue", "run"):
+                assert [np.round(p.vertices, 9).tolist() for p in by_gid(got, gid).get_paths()] == \
+                    [np.round(p.vertices, 9).tolist() for p in by_gid(want, gid).get_paths()]
+                if hasattr(by_gid(want, gid), "get_offsets"):  # the same durations (groups may come in another order)
+                    assert sorted(by_gid(got, gid).get_offsets()[:, 0]) == sorted(by_gid(want, gid).get_offsets()[:, 0])
+    pd.testing.assert_frame_equal(arrow, before)  # the caller's frame is left alone
+
+
+def test_durations_read_back_as_text_are_drawn_and_bad_text_is_one_warning():
+    frame = pd.DataFrame({"type": ["a", "a", "b"], "queue_duration": ["0 days 00:10:00", "soon", None],
+                          "run_duration": pd.to_timedelta(["1h", "2h", None])})
+    with pytest.warns(nb_ops.DataWarning, match=r"1 value\(s\) of 'queue_duration' are not durations .*'soon'"):
+        ax = nb_ops.plot_durations(frame, unit="min")
+    assert by_gid(ax, "queue_duration").get_offsets()[:, 0].tolist() == [10.0]
+    assert by_gid(ax, "run_duration").get_offsets()[:, 0].tolist() == [60.0, 120.0]
+
+
+def test_durations_of_centuries_do_not_wrap_round():
+    frame = pd.DataFrame({"type": ["a", "a"], "queue_duration": pd.array(
+        [np.timedelta64(300 * 365, "D"), np.timedelta64(36, "h")], dtype="timedelta64[s]")})
+    ax = nb_ops.plot_durations(frame, which="queue_duration", unit="d")
+    assert sorted(by_gid(ax, "queue_duration").get_offsets()[:, 0].tolist()) == [1.5, 300 * 365]
+
+
+def test_repeated_column_labels_are_refused_by_name():
+    frame = nb_ops.to_frame(FLEET)
+    twice = pd.concat([frame, frame[["status"]]], axis=1)
+    for draw in (lambda f: nb_ops.plot_timeline(f, now=NOW), nb_ops.plot_durations, nb_ops.plot_training):
+        with pytest.raises(nb_ops.FrameError, match="more than one column named 'status'"):
+            draw(twice)
+
+
+def test_training_leaves_out_observations_without_an_id_or_a_time():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({
+        "operation_id": ["j1", "j1", None], "observed_at": [t, t + pd.Timedelta("1min"), t],
+        "status": ["running"] * 3, "trained_steps": pd.array([1, 2, 3], dtype="Int64"),
+        "total_steps": pd.array([10] * 3, dtype="Int64"),
+    })
+    with pytest.warns(nb_ops.DataWarning, match="1 observation"):
+        ax = nb_ops.plot_training(history)
+    assert [c[:, 1].tolist() for c in by_gid(ax, "steps").get_segments()] == [[1, 2]]
+    no_times = history.iloc[:2].assign(observed_at=pd.NaT)
+    ax = nb_ops.plot_training(no_times)
+    assert "no observation times" in " ".join(t.get_text() for t in ax.texts) and by_gid(ax, "steps") is None
+
+
+def test_training_status_is_the_latest_look_even_one_without_steps():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({  # the last look says failed, with no step count
+        "operation_id": ["j", "j"], "observed_at": [t, t + pd.Timedelta("1min")], "status": ["running", "failed"],
+        "trained_steps": pd.array([10, None], dtype="Int64"), "total_steps": pd.array([100, 100], dtype="Int64"),
+        "estimated_finish": [t + pd.Timedelta("9min")] * 2,
+    })
+    ax = nb_ops.plot_training(history)
+    assert [rgba(c) for c in by_gid(ax, "steps").get_colors()] == [rgba(STATUS_COLORS["failed"])]
+    assert by_gid(ax, "stopped") is not None and by_gid(ax, "estimated_finish") is None
+    (target,) = by_gid(ax, "targets").get_segments()
+    assert target[1][0] < day(T0 + 9 * 60)  # not drawn on to the dead job's old estimate
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] < 2 / 24  # one instant: not a date axis of years
+
+
+def test_finished_bars_carry_no_estimate():
+    ops = [op("ft-done", "succeeded", T0, T0 + 10, T0 + 99, type="finetuning", trained_steps=48, total_steps=48,
+              estimated_finish=T0 + 99)]
+    ax = nb_ops.plot_training(nb_ops.to_frame(ops))
+    assert [t.get_text() for t in ax.texts] == ["48 / 48 steps"]
+
+
+def test_a_chart_that_fails_closes_the_figure_it_made_and_ax_is_checked():
+    frame = nb_ops.to_frame(FLEET)
+    mine = plt.figure()
+    with pytest.raises(AttributeError, match="nwo"):
+        nb_ops.plot_timeline(frame, nwo=NOW)  # a typo reaches matplotlib, which names it
+    assert plt.get_fignums() == [mine.number]  # no half-drawn figure left; the user's own kept
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(nb_ops.FrameError, match=r"ax must be one matplotlib Axes.*ax=axes\[0\]"):
+        nb_ops.plot_durations(frame, ax=axes)
+    with pytest.raises(nb_ops.FrameError, match="unit must be one of"):
+        nb_ops.plot_durations(frame, unit=["s"])
+
+
+def test_lanes_sort_on_the_column_even_when_an_index_level_shares_its_name():
+    frame = nb_ops.to_frame(FLEET)
+    indexed = frame.set_index("created_at", drop=False)
+    got = [t.get_text() for t in nb_ops.plot_timeline(indexed, now=NOW).get_yticklabels()]
+    assert got == [t.get_text() for t in nb_ops.plot_timeline(frame, now=NOW).get_yticklabels()]
+
+
+def test_ids_alike_at_both_ends_are_shown_whole():
+    ops = [op(f"ftjob-2024-01-{name}-xyz123", "succeeded", T0, T0 + 1, T0 + 2) for name in ("aaaa", "bbbb")]
+    labels = [t.get_text() for t in nb_ops.plot_timeline(nb_ops.to_frame(ops)).get_yticklabels()]
+    assert labels == ["ftjob-2024-01-aaaa-xyz123", "ftjob-2024-01-bbbb-xyz123"]
+
+
+def test_a_window_looks_ahead_no_further_than_it_looks_back():
+    frame = nb_ops.to_frame([op("ft", "running", NOW - 600, NOW - 300, type="finetuning", trained_steps=1,
+                                total_steps=9, estimated_finish=NOW + 30 * 86400)])
+    ax = nb_ops.plot_timeline(frame, now=NOW, since="1h")
+    low, high = ax.get_xlim()
+    assert low == pytest.approx(day(NOW - 3600)) and high <= day(NOW + 3600) + 0.03 * (2 / 24)
+    assert by_gid(ax, "estimated_finish") is not None  # drawn, running off the edge
+    with pytest.raises(nb_ops.FrameError, match="further back than pandas can count"):
+        nb_ops.plot_timeline(frame, now=NOW, since="200000D")
