@@ -49,14 +49,15 @@ QUEUE_TINT = 0.6
 NAMED_CURVES = 10
 
 _LANE = 0.8  # bar height, in lanes
-_NOW_COLOR = "0.25"
 _BAR_ORDER = {s: i for i, s in enumerate(("running", "queued", "unknown", "succeeded", "failed", "cancelled"))}
 _NS_PER_S = 1_000_000_000
-_OTHER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2")
+_OTHER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+                 "#3182bd", "#e6550d", "#31a354")
 # Round durations for ticks of a log-scaled duration axis, in seconds.
 _NATURAL_TICKS = (
-    0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 8 * 3600, 12 * 3600,
+    1e-6, 1e-5, 1e-4, 0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 8 * 3600, 12 * 3600,
     86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400, 365 * 86400,
+    *(years * 365 * 86400 for years in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)),
 )
 
 
@@ -75,6 +76,8 @@ def _chart(draw: Callable[..., Axes]) -> Callable[..., Axes]:
             if not isinstance(ax, MplAxes):
                 hint = "; from plt.subplots(1, 2), pass one of them: ax=axes[0]" if isinstance(ax, np.ndarray) else ""
                 raise FrameError(f"ax must be one matplotlib Axes, not {type(ax).__name__}{hint}")
+            if getattr(ax, "name", "rectilinear") != "rectilinear":
+                raise FrameError(f"ax must be plain x-y Axes; these charts cannot draw on {ax.name!r} axes")
             return draw(*args, **kwargs)
         pyplot = sys.modules.get("matplotlib.pyplot")  # not imported yet: no figure of the user's to spare
         before = set(pyplot.get_fignums()) if pyplot is not None else set()
@@ -174,6 +177,8 @@ def plot_timeline(
         except (TypeError, ValueError) as exc:  # values that do not compare (mixed types, dicts)
             raise FrameError(f"cannot sort lanes by {sort!r}: its values do not compare ({exc})") from None
     mpl = _matplotlib()
+    _check_style("plot_timeline", "the PolyCollection of running spans",
+                 lambda: mpl.collections.PolyCollection([], **{"linewidths": 0.5, **kwargs}))
     n = len(frame)
     own = ax is None
     if ax is None:
@@ -185,6 +190,7 @@ def plot_timeline(
     created = _days(frame["created_at"])
     started = _days(frame["in_progress_at"])
     finished = _days(frame["finished_at"])
+    _drop_late(frame, {"created_at": created, "in_progress_at": started, "finished_at": finished}, now_day)
     status = _statuses(frame)
     color = np.array([mpl.colors.to_rgba(STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR)) for s in status])
     light = _tint(color, QUEUE_TINT)
@@ -203,6 +209,13 @@ def plot_timeline(
     run_open = ~np.isnan(started) & np.isnan(finished) & ~terminal
     run_end = np.where(run_open, np.maximum(now_day, started), finished)
     has_run = ~np.isnan(started) & ~np.isnan(run_end)
+    # Times out of order (finished before it started) would draw as an ordinary bar: left out instead.
+    backwards_queue, backwards_run = has_queue & (queue_end < created), has_run & (run_end < started)
+    if backwards_queue.any() or backwards_run.any():
+        first = frame["id"].iloc[int(np.flatnonzero(backwards_queue | backwards_run)[0])] if "id" in frame.columns else "?"
+        warnings.warn(f"{int((backwards_queue | backwards_run).sum())} operation(s) end before they start "
+                      f"(first: {_plain(first, 40)!r}); those spans are left out of the chart", DataWarning, stacklevel=4)
+        has_queue, has_run = has_queue & ~backwards_queue, has_run & ~backwards_run
     doubt_queue, doubt_run = has_queue & queue_open & ~live, has_run & run_open & ~live
     sure_queue, sure_run = has_queue & ~doubt_queue, has_run & ~doubt_run
 
@@ -247,11 +260,12 @@ def plot_timeline(
         )
         ends.set_gid("open")
     if (queue_open | run_open).any():
-        ax.axvline(now_day, color=_NOW_COLOR, linestyle=":", linewidth=1.2, zorder=4, gid="now")
-        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(-3, -3),
-                    textcoords="offset points", ha="right", va="top", fontsize="small", color=_NOW_COLOR,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
-                    zorder=5)
+        ink = mpl.rcParams["text.color"]  # dark grey on white, light on a dark style
+        ax.axvline(now_day, color=ink, alpha=0.85, linestyle=":", linewidth=1.2, zorder=4, gid="now")
+        # Just above the axes, over its line: inside, it would hide the end of the top lane.
+        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize="small", color=ink,
+                    annotation_clip=False, zorder=5)
 
     eta = _estimated_finish(frame)
     extend = run_open & live & ~np.isnan(eta) & (eta > run_end)
@@ -296,7 +310,7 @@ def plot_timeline(
     handles.append((mpl.patches.Patch(color=_tint(np.array([grey]), QUEUE_TINT)[0]), mpl.patches.Patch(color=grey)))
     names.append("light: waiting, solid: running")
     if open_end.any():
-        handles.append(mpl.lines.Line2D([], [], color=_NOW_COLOR, linestyle=":", marker=">"))
+        handles.append(mpl.lines.Line2D([], [], color=mpl.rcParams["text.color"], linestyle=":", marker=">"))
         names.append("not finished yet, to now")
     if doubt_queue.any() or doubt_run.any():
         handles.append(mpl.patches.Patch(facecolor="none", edgecolor="0.35", hatch="////"))
@@ -304,7 +318,7 @@ def plot_timeline(
     if extend.any():
         handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
         names.append("estimated finish")
-    _legend(mpl, ax, handles, names, outside=own, inside="lower left")
+    _legend(mpl, ax, handles, names, outside=own)
     return ax
 
 
@@ -326,7 +340,8 @@ def plot_durations(
     The axis is in the time unit that suits the data (s, min, h or d), and on
     a log scale, with ticks such as ``30 s``, ``10 min``, ``2 h``, when the
     durations span more than two orders of magnitude. Group labels count the
-    operations that have a duration drawn (``yql (n=28)``).
+    operations that have a duration drawn (``yql (n=28)``); a group with none
+    (no queued operation has a run time yet) gets no row.
 
     Parameters
     ----------
@@ -339,11 +354,14 @@ def plot_durations(
     which : str or sequence of str
         Duration columns (``timedelta64``) to draw, one box per group each.
     unit : {"s", "min", "h", "d"}, optional
-        Force the unit; chosen from the data by default.
+        Draw a linear axis in this unit. By default the unit and the scale
+        are chosen from the data.
     log : bool, optional
-        Force a log (``True``) or linear (``False``) scale; chosen from the
-        data by default. Zero durations stay visible on a log axis (symlog
-        below one second).
+        Force a log (``True``) or linear (``False``) scale; by default log
+        when the durations span more than two orders of magnitude and no
+        ``unit`` is given. Ticks of a log axis name their own units
+        (``30 s``, ``10 min``, ``2 h``). Zero durations stay visible on a
+        log axis (symlog below one second).
     **kwargs
         Passed to the scatter of individual operations (``s``, ``alpha``, ...).
 
@@ -381,16 +399,27 @@ def plot_durations(
     if unit is not None and (not isinstance(unit, str) or unit not in names):
         raise FrameError(f"unit must be one of {', '.join(names)}, not {unit!r}")
 
-    groups = _groups(frame, by)
+    # n: the operations in the group with at least one of the durations drawn; groups without any
+    # (by="status": queued operations have no run time yet) get no empty row.
+    drawn = np.zeros(len(frame), dtype=bool)
+    for v in seconds.values():
+        drawn |= ~np.isnan(v)
+    groups = [(key, rows) for key, rows in _groups(frame, by) if (rows & drawn).any()]
     mpl = _matplotlib()
+    # Colours the caller gives replace the measure's own (then every measure has them).
+    paint = {} if {"c", "color", "facecolor", "facecolors"} & set(kwargs) else None
+    _check_style("plot_durations", "the scatter of operations",
+                 lambda: _scratch_axes().scatter([], [], **{"s": 9, **(paint if paint is not None else {"color": "C0"}),
+                                                            **kwargs}))
     if ax is None:
         ax = _new_axes(mpl, width=9.0, height=min(10.0, max(2.5, 0.5 * len(groups) * len(measures) + 1.4)))
     values = np.concatenate([v[~np.isnan(v)] for v in seconds.values()]) if seconds else np.array([])
     if values.size == 0:
         return _no_data(ax, "no durations to draw")
+    if log is None:  # a unit asked for is a linear axis in that unit; else the data decides
+        log = False if unit is not None else _wants_log(values)
     unit = unit or _pick_unit(values)
     scale = names[unit]
-    log = _wants_log(values) if log is None else log
 
     rng = np.random.default_rng(0)  # the same jitter on every draw
     slot = _LANE / len(measures)
@@ -425,7 +454,7 @@ def plot_durations(
         if xs:
             count = sum(x.size for x in xs)
             style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0,
-                     "color": colour, "zorder": 3, **kwargs}
+                     **(paint if paint is not None else {"color": colour}), "zorder": 3, **kwargs}
             dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), **style)
             dots.set_gid(name)
             handles.append(mpl.patches.Patch(facecolor=mpl.colors.to_rgba(colour, 0.22), edgecolor=colour))
@@ -462,14 +491,11 @@ def plot_durations(
     if not log:  # from zero, unless bad data has negative durations: those are drawn, not cut off
         ax.set_xlim(left=min(0.0, float(values.min()) / scale * 1.05))
     ax.set_ylim(len(groups) - 0.5, -0.5)
-    # n: the operations in the group with at least one of the durations drawn.
-    drawn = np.zeros(len(frame), dtype=bool)
-    for v in seconds.values():
-        drawn |= ~np.isnan(v)
-    ax.set_yticks(range(len(groups)), [f"{key} (n={int((rows & drawn).sum())})" for key, rows in groups])
+    _lane_ticks(mpl, ax, [f"{key} (n={int((rows & drawn).sum())})" for key, rows in groups],
+                mpl.rcParams["ytick.labelsize"])  # thinned when hundreds of groups (by="id") outnumber the lines
     ax.grid(axis="x", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.legend(handles, labels, loc="lower right", fontsize="small")
+    _legend(mpl, ax, handles, labels, outside=False)  # two entries: inside, where they cover least
     return ax
 
 
@@ -479,6 +505,7 @@ def plot_training(
     *,
     ax: Axes | None = None,
     relative: bool = False,
+    limit: int | None = 60,
     **kwargs: Any,
 ) -> Axes:
     """Draw fine-tuning progress: step curves from a monitor's history, or current progress bars from a frame.
@@ -501,6 +528,10 @@ def plot_training(
     relative : bool
         Draw history curves as a share of ``total_steps`` (0 to 1) so jobs of
         very different lengths can be compared.
+    limit : int or None
+        Progress bars at most (from a frame): jobs in flight first, then
+        finished ones in the frame's order; the chart says how many more
+        were left out. ``None`` draws them all.
     **kwargs
         Passed to the main collection: the curves, or the progress bars.
 
@@ -520,6 +551,9 @@ def plot_training(
     """
     if not isinstance(relative, (bool, np.bool_)):
         raise FrameError(f"relative must be True or False, not {relative!r:.60}")
+    if limit is not None and (isinstance(limit, (bool, np.bool_)) or not isinstance(limit, (int, np.integer))
+                              or limit < 1):
+        raise FrameError(f"limit must be a whole number of bars (1 or more) or None, not {limit!r:.60}")
     data = history_or_frame
     if not isinstance(data, pd.DataFrame) and isinstance(getattr(data, "history", None), pd.DataFrame):
         data = data.history
@@ -528,7 +562,7 @@ def plot_training(
     if {"operation_id", "observed_at", "trained_steps"} <= set(data.columns):
         return _training_curves(mpl, data, ax, relative, kwargs)
     if "params.total_steps" in data.columns or {"id", "type"} <= set(data.columns):
-        return _training_bars(mpl, data, ax, kwargs)
+        return _training_bars(mpl, data, ax, limit, kwargs)
     raise FrameError(
         "plot_training needs a Monitor's history (operation_id, observed_at, trained_steps, ...) or a frame "
         f"from nb_ops.to_frame; this frame has {_some_columns(data)}"
@@ -537,6 +571,8 @@ def plot_training(
 
 def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative: bool, kwargs: dict) -> Axes:
     _require(history, ("total_steps",), "plot_training")
+    _check_style("plot_training", "the LineCollection of step curves",
+                 lambda: mpl.collections.LineCollection([], **{"linewidths": 1.8, **kwargs}))
     own = ax is None
     if ax is None:
         ax = _new_axes(mpl, width=10.0, height=4.5)
@@ -548,24 +584,32 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
         history = history[~unnamed]
     # A job's status is its latest observation's, steps or not (the last look may be a failure without steps).
     latest = _latest_statuses(history)
-    trained = pd.to_numeric(history["trained_steps"], errors="coerce").astype("Float64")
-    seen = history[trained.notna().to_numpy()]
+    trained = _numbers(history, "trained_steps")
+    odd = np.isnan(trained) & history["trained_steps"].notna().to_numpy()
+    if odd.any():
+        first = history["trained_steps"][odd].iloc[0]
+        warnings.warn(f"{int(odd.sum())} trained_steps value(s) are not finite numbers (first: {str(first)[:40]!r}); "
+                      "they are left out of the chart", DataWarning, stacklevel=4)
+    seen = history[~np.isnan(trained)]
     if seen.empty:
         return _no_data(ax, "no training steps observed")
     when = _days(seen["observed_at"])
     if np.isnan(when).all():
         return _no_data(ax, "no observation times (observed_at) to draw")
-    seen, when = seen[~np.isnan(when)], when[~np.isnan(when)]
-    steps = pd.to_numeric(seen["trained_steps"]).to_numpy(dtype=float, na_value=np.nan)
-    totals = pd.to_numeric(seen["total_steps"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    timed = ~np.isnan(when)
+    seen, when, steps = seen[timed], when[timed], trained[~np.isnan(trained)][timed]
+    totals = _numbers(seen, "total_steps")
     etas = _days(seen["estimated_finish"]) if "estimated_finish" in seen.columns else np.full(len(seen), np.nan)
     keys = seen["operation_id"].astype(str).to_numpy()
-    order = list(dict.fromkeys(keys))
+    # Each job's rows in one pass (a comparison of every row per job is quadratic in 10,000 jobs).
+    codes, order = pd.factorize(keys)  # jobs in order of first appearance
+    by_job = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_job], np.arange(len(order) + 1))
 
     curves, colours, ends, finals = [], [], [], []
     targets, projections, stars = [], [], []
-    for key in order:
-        rows = np.flatnonzero(keys == key)
+    for k, key in enumerate(order):
+        rows = by_job[bounds[k]:bounds[k + 1]]
         rows = rows[np.argsort(when[rows], kind="stable")]
         x, y = when[rows], steps[rows]
         total, eta = _last(totals[rows]), _last(etas[rows])
@@ -607,6 +651,12 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     ax.margins(x=0.03, y=0.05)
     if ax.dataLim.width == 0:  # one instant: half an hour either side, not the years of a date axis' default
         ax.set_xlim(ax.dataLim.x0 - 1 / 48, ax.dataLim.x0 + 1 / 48)
+    # Ahead of the last observation at most as far as the observations reach back (an hour at least):
+    # one estimate years away would squash every curve into a line; its projection runs off the edge.
+    reach = float(when.max()) + max(float(when.max() - when.min()), 1 / 24)
+    if ax.dataLim.x1 > reach:
+        pad = 0.03 * (reach - ax.dataLim.x0)
+        ax.set_xlim(ax.dataLim.x0 - pad, reach + pad)
     if targets:
         # A job seen once still gets a visible target: at least 3% of the time axis wide.
         low, high = ax.get_xlim()
@@ -627,7 +677,7 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
         rises = _label_rises(ax, [(x, y) for _, x, y in ends], mpl.font_manager.FontProperties(size="x-small"))
         for (key, x, y), rise in zip(ends, rises, strict=True):
             ax.annotate(_short(key), (x, y), xytext=(4, 2 + rise), textcoords="offset points", fontsize="x-small",
-                        color="0.2", gid="job_label")
+                        color=mpl.rcParams["text.color"], gid="job_label")
     if relative:
         ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
         ax.set_ylabel("share of total steps")
@@ -650,7 +700,7 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     if stopped:
         handles.append(mpl.lines.Line2D([], [], color="0.35", marker="X", linestyle="none", markersize=7))
         names.append("stopped (failed, cancelled)")
-    _legend(mpl, ax, handles, names, outside=own, inside="lower right")
+    _legend(mpl, ax, handles, names, outside=own)
     return ax
 
 
@@ -685,7 +735,9 @@ def _label_rises(ax: Axes, points: list[tuple[float, float]], font: Any) -> list
     return rises
 
 
-def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict) -> Axes:
+def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, limit: int | None, kwargs: dict) -> Axes:
+    _check_style("plot_training", "the PolyCollection of progress bars",
+                 lambda: mpl.collections.PolyCollection([], **{"linewidths": 0, **kwargs}))
     total = _numbers(frame, "params.total_steps")
     trained = _numbers(frame, "params.trained_steps")
     keep = ~np.isnan(total) & (total > 0)
@@ -696,6 +748,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     # Jobs in flight first (running, queued, unknown), then finished ones; frame order within a status.
     rank = np.array([_BAR_ORDER.get(s, len(_BAR_ORDER)) for s in _statuses(rows)], dtype=int)
     order = np.argsort(rank, kind="stable")
+    left_out = 0 if limit is None else max(0, len(order) - int(limit))
+    if left_out:
+        order = order[: int(limit)]
     rows, total, trained = rows.iloc[order], total[order], trained[order]
     n = len(rows)
     own = ax is None
@@ -712,7 +767,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     style = {"linewidths": 0, "facecolors": colour, "gid": "progress", **kwargs}
     ax.add_collection(mpl.collections.PolyCollection(_rects(np.zeros(n), share, lanes), **style))
     eta = _estimated_finish(rows)
-    if n <= LABELLED_LANES:
+    # A note per bar while they are few and each bar has a line of text's height (never overprinted).
+    line = 1.25 * mpl.font_manager.FontProperties(size="small").get_size_in_points()
+    if n <= min(LABELLED_LANES, ax.get_window_extent().height * 72.0 / ax.figure.dpi / line):
         for y, done, of, when, finished in zip(lanes, trained, total, eta, _terminal(status), strict=True):
             text = f"{_count(done)} / {_count(of)} steps"
             if not np.isnan(when) and not finished:  # a finished job's last estimate is history
@@ -723,6 +780,10 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, kwargs: dict)
     ax.set_ylim(n - 0.5, -0.5)
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
     ax.set_xlabel("trained steps, share of total")
+    if left_out:
+        ax.set_xlabel(f"trained steps, share of total ({left_out:,} more finished jobs not shown; limit={limit})"
+                      if rank[order[-1]] >= _BAR_ORDER["succeeded"] else
+                      f"trained steps, share of total ({left_out:,} more jobs not shown; limit={limit})")
     label = rows["id"] if "id" in rows.columns else None
     _lane_labels(mpl, ax, label, True)
     handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=_plain(s, 25))
@@ -833,8 +894,9 @@ def _numpy_times(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(dtype, pd.ArrowDtype) and dtype.kind in "mM":
             kind = dtype.pyarrow_dtype
             tz = getattr(kind, "tz", None)
-            target = (pd.DatetimeTZDtype(kind.unit, tz) if tz else f"datetime64[{kind.unit}]") if dtype.kind == "M" \
-                else f"timedelta64[{kind.unit}]"
+            unit = getattr(kind, "unit", "ms")  # date32/date64 have none: midnight, to the millisecond
+            target = (pd.DatetimeTZDtype(unit, tz) if tz else f"datetime64[{unit}]") if dtype.kind == "M" \
+                else f"timedelta64[{unit}]"
             arrow[name] = frame[name].astype(target)
     if not arrow:
         return frame
@@ -859,6 +921,24 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], chart: str, *, what: s
         )
 
 
+def _check_style(chart: str, target: str, make: Callable[[], Any]) -> None:
+    """Refuse keyword arguments the chart's main artist does not take, before anything is drawn.
+
+    Checked on a throwaway artist, so axes the caller gave are left untouched when one is wrong.
+    """
+    try:
+        make()
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise FrameError(f"{chart}: extra keyword arguments go to {target}, which refuses them: {exc}") from None
+
+
+def _scratch_axes() -> Axes:
+    """Axes of a figure pyplot does not know: nothing to close, nothing shown."""
+    from matplotlib.figure import Figure
+
+    return Figure().add_subplot()
+
+
 def _new_axes(mpl: _Matplotlib, *, width: float, height: float) -> Axes:
     _, ax = mpl.pyplot.subplots(figsize=(width, height), layout="constrained")
     return ax
@@ -878,9 +958,40 @@ def _no_data(ax: Axes, text: str) -> Axes:
 
 def _time_axis(mpl: _Matplotlib, ax: Axes) -> None:
     axis = ax.xaxis
-    locator = mpl.dates.AutoDateLocator(tz="UTC")
+    locator = _fitting_date_locator(mpl)
     axis.set_major_locator(locator)
     axis.set_major_formatter(mpl.dates.ConciseDateFormatter(locator, tz="UTC"))
+
+
+_LOCATOR_CLASS: type | None = None
+#: Width of one date tick label and its gap, in points ("05:45", "Dec 04", "2026").
+_DATE_TICK_POINTS = 48
+
+
+def _fitting_date_locator(mpl: _Matplotlib) -> Any:
+    """An AutoDateLocator in UTC that never puts more ticks on the axis than its width holds.
+
+    matplotlib's own asks for 5 to 12 ticks whatever the width, so on a narrow panel of a
+    subplot grid "03:00" and "03:30" run together; this one reads the axes' width each time
+    it places ticks (after constrained layout has settled it).
+    """
+    global _LOCATOR_CLASS
+    if _LOCATOR_CLASS is None:
+
+        class FittingDateLocator(mpl.dates.AutoDateLocator):
+            def get_locator(self, dmin: Any, dmax: Any) -> Any:
+                axes = getattr(self.axis, "axes", None)
+                if axes is not None:
+                    width = axes.get_window_extent().width * 72.0 / axes.figure.dpi
+                    most = min(12, max(3, int(width // _DATE_TICK_POINTS)))
+                    self.maxticks = dict.fromkeys(self.maxticks, most)
+                    # At most half as many as the most: then every unit has an interval that fits
+                    # (12 hours x (most - 1) >= 2 days, ...) and matplotlib never warns it found none.
+                    self.minticks = max(1, (most - 1) // 2)
+                return super().get_locator(dmin, dmax)
+
+        _LOCATOR_CLASS = FittingDateLocator
+    return _LOCATOR_CLASS(tz="UTC")
 
 
 def _days(column: pd.Series) -> np.ndarray:
@@ -935,7 +1046,13 @@ def _seconds(column: pd.Series) -> np.ndarray:
         return seconds
     if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
         raise FrameError(f"plot_durations draws durations, but column {column.name!r} holds {column.dtype} values")
-    parsed = pd.to_timedelta(column.astype(object).where(column.notna(), None), errors="coerce")
+    cells = column.astype(object).where(column.notna(), None)
+    # Bare numbers have no unit (pandas would read 90 as 90 nanoseconds): not durations, as in a float column.
+    bare = cells.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+    if bare.any() and bare.sum() == column.notna().sum():
+        raise FrameError(f"plot_durations draws durations, but column {column.name!r} holds numbers without a unit; "
+                         "convert them, e.g. pd.to_timedelta(df[col].astype(float), unit='s')")
+    parsed = pd.to_timedelta(cells.where(~bare, "not a duration"), errors="coerce")
     lost = parsed.isna().to_numpy() & column.notna().to_numpy()
     if lost.any():
         warnings.warn(
@@ -983,9 +1100,16 @@ def _now_days(now: Any, frame: pd.DataFrame | None = None) -> float:
 
     if now is None:
         wall = float(matplotlib.dates.date2num(pd.Timestamp.now(tz="UTC").tz_localize(None).to_datetime64()))
-        times = [_quiet_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")] if frame is not None else []
-        latest = max((float(np.nanmax(t)) for t in times if np.isfinite(t).any()), default=wall)
-        return max(wall, latest)
+        if frame is None:
+            return wall
+        times = np.concatenate([_quiet_days(frame[c]) for c in ("created_at", "in_progress_at", "finished_at")])
+        times = times[np.isfinite(times)]
+        if not times.size:
+            return wall
+        # The latest time in the frame (a simulator's clock may run ahead of the wall clock), but not one
+        # cell far beyond the rest (a finished_at in 2200): at most a day past most of the frame's times.
+        limit = max(wall, float(np.percentile(times, 90, method="lower"))) + _LATE_DAYS
+        return max(wall, float(times[times <= limit].max(initial=wall)))
     message = f"now must be a time (datetime, Timestamp, ISO string or unix seconds) in years 1-9999, not {now!r:.60}"
     if isinstance(now, (bool, np.bool_, pd.Timedelta, np.timedelta64)) or hasattr(now, "total_seconds"):
         raise FrameError(message)
@@ -1005,12 +1129,30 @@ def _now_days(now: Any, frame: pd.DataFrame | None = None) -> float:
     return day
 
 
+#: Times this many days after ``now`` have not happened yet: the timeline leaves them out.
+_LATE_DAYS = 1.0
 _TIME_COLUMNS = frozenset({"created_at", "in_progress_at", "finished_at", "params.estimated_finish"})
 
 
 def _sort_key(column: pd.Series) -> pd.Series:
     """Time columns sort as times whatever they hold (Timestamps, unix numbers, ISO strings)."""
-    return pd.Series(_quiet_days(column), index=column.index) if column.name in _TIME_COLUMNS else column
+    return pd.Series(_quiet_days(column), index=column.index) if column.name in _TIME_COLUMNS else _comparable(column)
+
+
+def _comparable(column: pd.Series) -> pd.Series:
+    """A pyarrow column of lists or structs (``params.tags`` read back from Parquet) as their text.
+
+    pyarrow can neither sort nor group nested values; a numpy frame holds the same cells as lists,
+    grouped by their text too (:func:`_groups`).
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow
+
+        if pyarrow.types.is_nested(dtype.pyarrow_dtype):
+            return column.astype(object).map(
+                lambda v: v if _missing(v) else str(v.tolist() if isinstance(v, np.ndarray) else v))
+    return column
 
 
 def _quiet_days(column: pd.Series) -> np.ndarray:
@@ -1063,6 +1205,28 @@ def _since_days(since: Any, now_day: float) -> float:
     return day
 
 
+def _drop_late(frame: pd.DataFrame, columns: dict[str, np.ndarray], now_day: float) -> None:
+    """Set times more than a day after ``now`` to NaN (in place), with one warning for them all.
+
+    They have not happened yet: a bad cell (a finished_at in 2200) would otherwise stretch the
+    time axis over centuries and squash every other lane.
+    """
+    import matplotlib.dates
+
+    late = {name: days > now_day + _LATE_DAYS for name, days in columns.items()}
+    count = sum(int(mask.sum()) for mask in late.values())
+    if not count:
+        return
+    name = next(n for n, mask in late.items() if mask.any())
+    first = frame[name][late[name]].iloc[0]
+    now_text = f"{matplotlib.dates.num2date(now_day, tz='UTC'):%Y-%m-%d %H:%M} UTC"
+    warnings.warn(f"{count} time(s) more than a day after now ({now_text}) are left out of the chart "
+                  f"(first: {name} {str(first)[:40]!r}); if the frame runs on another clock, pass now=",
+                  DataWarning, stacklevel=5)
+    for name, mask in late.items():
+        columns[name][mask] = np.nan
+
+
 def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.ndarray:
     """Rows whose drawn extent reaches ``since_day``: finished after it, or not finished at all."""
     finished = _quiet_days(frame["finished_at"])
@@ -1072,17 +1236,24 @@ def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.nd
     return (open_ & (now_day >= since_day)) | (latest >= since_day)
 
 
-def _legend(mpl: _Matplotlib, ax: Axes, handles: list, names: list[str], *, outside: bool, inside: str) -> None:
-    """Beside the axes on a figure the chart made; inside, at ``inside``, on axes the caller gave."""
+def _legend(mpl: _Matplotlib, ax: Axes, handles: list, names: list[str], *, outside: bool) -> None:
+    """Beside the axes on a figure the chart made; inside axes the caller gave, where it covers least.
+
+    ``loc="best"`` is placed at draw time, against the spans, points and labels drawn (matplotlib
+    weighs every bar of a PolyCollection), so a legend does not hide the one failed job's end.
+    """
     options: dict[str, Any] = {"fontsize": "small", "handler_map": {tuple: mpl.legend_handler.HandlerTuple(ndivide=None)}}
     if outside:
         options.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     else:
-        options.update(loc=inside, framealpha=0.9)
+        options.update(loc="best", framealpha=0.9)
     ax.legend(handles, names, **options)
 
 
 def _statuses(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's status as text; ``unknown`` where it is missing (or the frame has no status column)."""
+    if "status" not in frame.columns:
+        return np.full(len(frame), "unknown", dtype=object)
     return np.array(["unknown" if pd.isna(s) else str(s) for s in frame["status"].astype(object)], dtype=object)
 
 
@@ -1102,9 +1273,16 @@ def _estimated_finish(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Floats of a column of counts, NaN where missing, not a number, or infinite."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = frame[column]
+    try:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError, NotImplementedError):  # pyarrow decimals with nulls trip pandas: go cell by cell
+        numbers = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = np.where(np.isfinite(numbers), numbers, np.nan)  # a copy: to_numpy may hand out a read-only view
+    return numbers
 
 
 def _tint(rgba: np.ndarray, share: float) -> np.ndarray:
@@ -1139,7 +1317,10 @@ def _plain(value: Any, limit: int = 40) -> str:
     text = " ".join(str(value).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+    import matplotlib
+
+    # Escaped only where matplotlib would read maths: with text.parse_math off a "\\$" shows as typed.
+    return text.replace("$", r"\$") if matplotlib.rcParams["text.parse_math"] else text
 
 
 def _short(value: Any) -> str:
@@ -1175,10 +1356,14 @@ def _lane_labels(mpl: _Matplotlib, ax: Axes, labels: pd.Series | None, shorten: 
     if labels is None:
         ax.yaxis.set_major_locator(mpl.ticker.NullLocator())
         return
-    texts = _label_texts(labels, shorten)
-    # As many labels as the axes' height holds at the label font size (1.25 lines each).
     ax.tick_params(axis="y", labelsize="small")
-    font = mpl.font_manager.FontProperties(size="small").get_size_in_points()
+    _lane_ticks(mpl, ax, _label_texts(labels, shorten), "small")
+
+
+def _lane_ticks(mpl: _Matplotlib, ax: Axes, texts: list[str], size: str | float) -> None:
+    """One y tick label per lane (lane ``i`` at ``y = i``), thinned to what the axes' height holds."""
+    # As many labels as the axes' height holds at the label font size (1.25 lines each).
+    font = mpl.font_manager.FontProperties(size=size).get_size_in_points()
     height = ax.get_window_extent().height * 72.0 / ax.figure.dpi
     room = max(2, int(height / (1.25 * font)))
     if len(texts) <= room:
@@ -1200,6 +1385,7 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, np.ndarray]]
     column = frame[by]
     if not isinstance(column, pd.Series):
         raise FrameError(f"by={by!r} names more than one column")
+    column = _comparable(column)
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         names = [str(c) for c in column.cat.categories]
@@ -1239,11 +1425,15 @@ def _wants_log(seconds: np.ndarray) -> bool:
 
 def _human_tick(seconds: float) -> str:
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    if seconds >= 2 * 365 * 86400:  # "730 d" reads better as "2 y"
+        return f"{sign}{seconds / (365 * 86400):g} y"
     for name, size in reversed(DURATION_UNITS):
         if seconds >= size:
             return f"{sign}{seconds / size:g} {name}"
     if seconds == 0:
         return "0"
+    if seconds < 0.001:
+        return f"{sign}{seconds * 1e6:g} µs"
     return f"{sign}{seconds * 1000:g} ms" if seconds < 0.1 else f"{sign}{seconds:g} s"
 
 

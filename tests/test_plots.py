@@ -566,11 +566,16 @@ def test_far_dates_are_drawn_where_they_are_or_left_out_with_a_warning():
     frame = nb_ops.to_frame(FLEET[:2])
     frame["finished_at"] = frame["finished_at"].astype("datetime64[us, UTC]")
     frame.loc[0, "finished_at"] = pd.Timestamp("2300-01-01", tz="UTC")  # fine in microseconds, not in ns
-    ax = nb_ops.plot_timeline(frame, now=NOW)
+    ax = nb_ops.plot_timeline(frame, now=pd.Timestamp("2300-01-02", tz="UTC"))
     assert mdates.num2date(ax.get_xlim()[1]).year >= 2299  # not wrapped round into the 1700s
-    raw = frame.assign(created_at=[6e11, T0 + 100])  # unix seconds in year ~20975
+    # Seen from now, the year 2300 has not happened yet: left out, so the other lanes are not squashed.
+    for now in (NOW, None):  # None: the default now is not dragged to 2300 by one cell either
+        with pytest.warns(nb_ops.DataWarning, match=r"1 time\(s\) more than a day after now .*finished_at '2300-01-01"):
+            ax = nb_ops.plot_timeline(frame, now=now)
+        assert mdates.num2date(ax.get_xlim()[1]).year < 2100
+    raw = nb_ops.to_frame(FLEET[:2]).assign(created_at=[6e11, T0 + 100])  # unix seconds in year ~20975
     with pytest.warns(nb_ops.DataWarning, match="'created_at' are not times in range") as caught:
-        ax = nb_ops.plot_timeline(raw, since="100000D")  # sorted, windowed, default now: still one warning
+        ax = nb_ops.plot_timeline(raw, since="1000D")  # sorted, windowed, default now: still one warning
     assert len(caught) == 1
     assert mdates.num2date(ax.get_xlim()[0]).year >= 2000  # the bad value is not placed in 1692
     mixed = nb_ops.to_frame(FLEET[:3]).astype({"created_at": object})
@@ -740,12 +745,39 @@ def test_finished_bars_carry_no_estimate():
     assert [t.get_text() for t in ax.texts] == ["48 / 48 steps"]
 
 
+def test_a_chart_that_fails_while_drawing_closes_the_figure_it_made(monkeypatch):
+    mine = plt.figure()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C half-way through a large chart
+
+    monkeypatch.setattr(nb_ops.plots, "_lane_labels", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        nb_ops.plot_timeline(nb_ops.to_frame(FLEET), now=NOW)
+    assert plt.get_fignums() == [mine.number]
+
+
 def test_a_chart_that_fails_closes_the_figure_it_made_and_ax_is_checked():
     frame = nb_ops.to_frame(FLEET)
     mine = plt.figure()
-    with pytest.raises(AttributeError, match="nwo"):
-        nb_ops.plot_timeline(frame, nwo=NOW)  # a typo reaches matplotlib, which names it
+    with pytest.raises(nb_ops.FrameError, match="plot_timeline: extra keyword.*PolyCollection.*'nwo'"):
+        nb_ops.plot_timeline(frame, nwo=NOW)  # a typo is refused by name, before anything is drawn
     assert plt.get_fignums() == [mine.number]  # no half-drawn figure left; the user's own kept
+    with pytest.raises(nb_ops.FrameError, match="not-a-colour"):  # a bad value too, before a figure is made
+        nb_ops.plot_timeline(frame, now=NOW, edgecolors="not-a-colour")
+    assert plt.get_fignums() == [mine.number]
+    # On axes the caller gave, a wrong keyword leaves them as they were.
+    fig, given = plt.subplots()
+    before = given.xaxis.get_major_formatter()
+    for chart, word in ((nb_ops.plot_timeline, "PolyCollection"), (nb_ops.plot_durations, "scatter"),
+                        (nb_ops.plot_training, "PolyCollection of progress bars")):
+        with pytest.raises(nb_ops.FrameError, match=f"{word}.*'bogus'"):
+            chart(frame, ax=given, bogus=1)
+    assert given.xaxis.get_major_formatter() is before and not given.collections and not given.texts
+    for projection in ("polar", "3d"):
+        odd = fig.add_subplot(projection=projection)
+        with pytest.raises(nb_ops.FrameError, match=f"plain x-y Axes.*'{projection}'"):
+            nb_ops.plot_timeline(frame, ax=odd)
     _, axes = plt.subplots(1, 2)
     with pytest.raises(nb_ops.FrameError, match=r"ax must be one matplotlib Axes.*ax=axes\[0\]"):
         nb_ops.plot_durations(frame, ax=axes)
@@ -775,3 +807,153 @@ def test_a_window_looks_ahead_no_further_than_it_looks_back():
     assert by_gid(ax, "estimated_finish") is not None  # drawn, running off the edge
     with pytest.raises(nb_ops.FrameError, match="further back than pandas can count"):
         nb_ops.plot_timeline(frame, now=NOW, since="200000D")
+
+
+# --- after a fresh-user trial and an adversarial pass (round 3) --------------------------------------
+
+
+def _overlaps(boxes):
+    boxes = sorted(boxes, key=lambda b: b.x0)
+    return [(a, b) for a, b in zip(boxes, boxes[1:]) if b.x0 < a.x1 - 0.5]
+
+
+def test_date_ticks_of_a_narrow_panel_do_not_run_together(start_sim):
+    sim = start_sim(speed=0, size=120, seed=1)
+    with sim.client() as client:
+        frame = client.get_operations(sim.operation_ids).frame()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+    nb_ops.plot_timeline(frame, ax=axes[0], now=sim.now(), since="3h")
+    nb_ops.plot_durations(frame, ax=axes[1])
+    nb_ops.plot_training(frame, ax=axes[2])
+    fig.canvas.draw()
+    labels = [t for t in axes[0].get_xticklabels() if t.get_text()]
+    assert len(labels) >= 3
+    assert not _overlaps([t.get_window_extent() for t in labels])
+    # The bars' step notes are left out when the bars are thinner than a line of text.
+    notes = [t for t in axes[2].texts if "steps" in t.get_text()]
+    boxes = sorted((t.get_window_extent() for t in notes), key=lambda b: b.y0)
+    assert all(b.y0 >= a.y1 - 0.5 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_a_legend_inside_given_axes_does_not_hide_the_lone_long_run():
+    frame = pd.DataFrame({"type": ["yql"] * 6, "queue_duration": pd.to_timedelta([60, 70, 80, 90, 100, 110], unit="s"),
+                          "run_duration": pd.to_timedelta([5, 6, 6, 5, 4, 530], unit="s")})
+    fig, ax = plt.subplots(figsize=(6, 3))
+    nb_ops.plot_durations(frame, ax=ax, log=False, unit="s")
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    dots = by_gid(ax, "run_duration")
+    for x, y in ax.transData.transform(dots.get_offsets()):
+        assert not legend.contains(x, y)
+
+
+def test_a_unit_asked_for_is_a_linear_axis_and_empty_groups_get_no_row(start_sim):
+    sim = start_sim(speed=0, size=120, seed=1)
+    with sim.client() as client:
+        frame = client.get_operations(sim.operation_ids).frame()
+    ax = nb_ops.plot_durations(frame, unit="h")
+    assert ax.get_xscale() == "linear" and ax.get_xlabel() == "duration (h)"
+    assert nb_ops.plot_durations(frame, unit="h", log=True).get_xscale() in ("log", "symlog")
+    rows = [t.get_text() for t in nb_ops.plot_durations(frame, by="status").get_yticklabels()]
+    assert not any(r.endswith("(n=0)") for r in rows)
+    assert not any(r.startswith("queued") for r in rows)  # no queued operation has a duration yet
+
+
+def test_training_bars_are_limited_and_say_how_many_are_left_out():
+    ops = [op(f"ft-{i:03d}", "succeeded" if i % 4 else "running", T0, T0 + 10, None if i % 4 == 0 else T0 + 99,
+              type="finetuning", trained_steps=i, total_steps=100) for i in range(100)]
+    frame = nb_ops.to_frame(ops)
+    ax = nb_ops.plot_training(frame)
+    assert len(by_gid(ax, "progress").get_paths()) == 60
+    assert "40 more finished jobs not shown; limit=60" in ax.get_xlabel()
+    names = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert names[0] == "ft-000"  # jobs in flight first
+    assert len(by_gid(nb_ops.plot_training(frame, limit=None), "progress").get_paths()) == 100
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(nb_ops.FrameError, match="limit must be"):
+            nb_ops.plot_training(frame, limit=bad)
+
+
+def test_training_bars_without_a_status_column_are_drawn_as_unknown():
+    frame = nb_ops.to_frame(FLEET).drop(columns="status")
+    ax = nb_ops.plot_training(frame)
+    assert [rgba(c) for c in by_gid(ax, "progress").get_facecolors()] == [rgba(STATUS_COLORS["unknown"])]
+
+
+def test_pyarrow_dates_decimals_and_lists_are_drawn(tmp_path, start_sim):
+    import pyarrow as pa
+
+    sim = start_sim(speed=0, size=60, seed=0)
+    with sim.client() as client:
+        frame = client.get_operations(sim.operation_ids).frame()
+    frame.to_parquet(tmp_path / "ops.parquet")
+    arrow = pd.read_parquet(tmp_path / "ops.parquet", dtype_backend="pyarrow")
+    assert isinstance(arrow["params.tags"].dtype, pd.ArrowDtype)
+    arrow["day"] = arrow["created_at"].astype("datetime64[ns, UTC]").dt.tz_localize(None).dt.normalize().astype(
+        pd.ArrowDtype(pa.date32()))
+    steps = [None if pd.isna(v) else int(v) for v in frame["params.total_steps"]]
+    arrow["params.total_steps"] = pd.array(steps, dtype=pd.ArrowDtype(pa.decimal128(20, 0)))
+    nb_ops.plot_timeline(arrow, now=sim.now(), sort="day")
+    groups = [t.get_text() for t in nb_ops.plot_durations(arrow, by="params.tags").get_yticklabels()]
+    assert groups == [t.get_text() for t in nb_ops.plot_durations(frame, by="params.tags").get_yticklabels()]
+    nb_ops.plot_timeline(arrow, now=sim.now(), sort="params.tags")
+    bars = by_gid(nb_ops.plot_training(arrow), "progress")
+    assert len(bars.get_paths()) == len(by_gid(nb_ops.plot_training(frame), "progress").get_paths()) > 0
+
+
+def test_spans_that_end_before_they_start_are_left_out_with_one_warning():
+    ops = [op("good", "succeeded", T0, T0 + 60, T0 + 600), op("backwards", "succeeded", T0 + 900, T0 + 950, T0 + 100)]
+    with pytest.warns(nb_ops.DataWarning, match=r"1 operation\(s\) end before they start \(first: 'backwards'\)"):
+        ax = nb_ops.plot_timeline(nb_ops.to_frame(ops), now=NOW)
+    assert [lane for lane, *_ in spans(by_gid(ax, "run"))] == [lane_of(ax, "good")]
+
+
+def test_durations_as_bare_numbers_are_refused_not_read_as_nanoseconds():
+    numbers = pd.DataFrame({"type": ["a", "b"], "run_duration": pd.Series([90.0, 3600.0], dtype=object)})
+    with pytest.raises(nb_ops.FrameError, match="numbers without a unit.*pd.to_timedelta"):
+        nb_ops.plot_durations(numbers, which="run_duration")
+    mixed = numbers.assign(run_duration=pd.Series([90.0, "0 days 01:00:00"], dtype=object))
+    with pytest.warns(nb_ops.DataWarning, match=r"1 value\(s\) of 'run_duration' are not durations \(first: '90.0'\)"):
+        ax = nb_ops.plot_durations(mixed, which="run_duration", unit="min")
+    assert by_gid(ax, "run_duration").get_offsets()[:, 0].tolist() == [60.0]
+
+
+def test_durations_of_many_groups_thin_their_labels_and_years_are_named():
+    frame = pd.DataFrame({"id": [f"op-{i:04d}" for i in range(500)],
+                          "run_duration": pd.to_timedelta(np.where(np.arange(500) % 2, 1, 3 * 365), unit="D")})
+    ax = nb_ops.plot_durations(frame, by="id", which="run_duration")
+    ax.figure.canvas.draw()
+    shown = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert 5 <= len(shown) < 100
+    boxes = sorted((t.get_window_extent() for t in shown), key=lambda b: b.y0)
+    assert all(b.y0 >= a.y1 - 0.5 for a, b in zip(boxes, boxes[1:]))
+    assert "2 y" in [t.get_text() for t in ax.get_xticklabels()]
+
+
+def test_training_curves_with_infinite_steps_and_a_far_estimate():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({
+        "operation_id": ["a"] * 4, "observed_at": [t + pd.Timedelta(minutes=m) for m in (0, 10, 20, 30)],
+        "status": ["running"] * 4, "trained_steps": [10.0, np.inf, 30.0, 40.0], "total_steps": [100] * 4,
+        "estimated_finish": [pd.Timestamp("2200-01-01", tz="UTC")] * 4,
+    })
+    with pytest.warns(nb_ops.DataWarning, match=r"1 trained_steps value\(s\) are not finite numbers"):
+        ax = nb_ops.plot_training(history)
+    ax.figure.canvas.draw()
+    assert by_gid(ax, "observations").get_offsets().shape == (3, 2)
+    # Ahead no further than the watch reaches back (an hour here), not to the year 2200.
+    assert ax.get_xlim()[1] < day(T0 + 30 * 60 + 2 * 3600)
+
+
+def test_text_follows_the_style_dark_backgrounds_and_plain_dollars():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({"operation_id": ["cost$5"], "observed_at": [t], "status": ["running"],
+                            "trained_steps": [5], "total_steps": [10]})
+    with plt.style.context("dark_background"):
+        ax = nb_ops.plot_training(history)
+        label = next(a for a in ax.texts if a.get_gid() == "job_label")
+        assert rgba(label.get_color()) == rgba("white")
+    with matplotlib.rc_context({"text.parse_math": False}):
+        ax = nb_ops.plot_training(history)
+        assert next(a for a in ax.texts if a.get_gid() == "job_label").get_text() == "cost$5"
+    assert next(a for a in nb_ops.plot_training(history).texts if a.get_gid() == "job_label").get_text() == r"cost\$5"
