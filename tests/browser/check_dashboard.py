@@ -82,6 +82,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Nothing beyond loopback, not even DNS: Chromium still looks up accounts.google.com and probes a
+    # public address for its route without this (seen with strace).
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 KERNEL_NAME, KERNEL_DISPLAY_NAME = "python3", "Python 3 (ipykernel)"
 RUN_TIMEOUT = 120.0  # seconds for all cells to run (the watch itself takes about 10 s)
@@ -185,13 +188,15 @@ name => {{
   const summary = panel.querySelector('.nb-ops-watch-summary');
   return {{
     kernel,
-    text: panel.innerText,
+    // textContent, not innerText: JupyterLab does not render cells scrolled out of view
+    // (content-visibility), and their innerText is empty while their text is there.
+    text: panel.textContent,
     bars: panel.querySelectorAll('.widget-hprogress').length,
-    summary: summary ? summary.innerText : null,
+    summary: summary ? (summary.innerText || summary.textContent) : null,
     summaryRows: summary ? [...summary.querySelectorAll('tbody tr')].map(
       tr => [...tr.querySelectorAll('td')].map(text)) : [],
     summaryTitles: summary ? [...summary.querySelectorAll('tbody tr td:first-child')].map(td => td.getAttribute('title')) : [],
-    prompts: cells.map(c => (c.querySelector('.jp-InputArea-prompt') || {{}}).innerText || ''),
+    prompts: cells.map(c => (c.querySelector('.jp-InputArea-prompt') || {{}}).textContent || ''),
     errors: panel.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').length,
     status: (document.querySelector('.jp-Notebook-ExecutionIndicator') || {{dataset: {{}}}}).dataset.status || null,
   }};
@@ -627,11 +632,25 @@ def run_notebook(page, url: str, out: Path, dialogs: list[str]) -> tuple[list[di
     return samples, history, mid_rows
 
 
+def sweep_stale_workdirs(older_than: float = 86400.0) -> None:
+    """Remove what runs killed outright (SIGKILL, a machine shut down) left a day or more ago.
+
+    A run's folder holds JupyterLab's cookie secret and notebook signing key; a run lasts minutes,
+    so a folder untouched for a day belongs to no run still going.
+    """
+    cutoff = time.time() - older_than
+    for stale in Path(tempfile.gettempdir()).glob("nb_ops-browser-*"):
+        with contextlib.suppress(OSError):
+            if stale.is_dir() and not stale.is_symlink() and stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
 def check(out: Path, log) -> list[str]:
     from playwright.sync_api import sync_playwright
 
     proc = url = page = None
     dialogs: list[str] = []
+    sweep_stale_workdirs()
     workdir = Path(tempfile.mkdtemp(prefix="nb_ops-browser-"))
     try:
         t0 = time.monotonic()
