@@ -82,8 +82,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # Nothing beyond loopback, not even DNS: Chromium still looks up accounts.google.com and probes a
-    # public address for its route without this (seen with strace).
+    # Nothing beyond loopback, not even DNS: without this Chromium looks up accounts.google.com (seen
+    # with strace). What stays is its IPv6 route probe: connect() on a UDP socket, which sends nothing.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 KERNEL_NAME, KERNEL_DISPLAY_NAME = "python3", "Python 3 (ipykernel)"
