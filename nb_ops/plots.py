@@ -407,10 +407,9 @@ def plot_durations(
     groups = [(key, rows) for key, rows in _groups(frame, by) if (rows & drawn).any()]
     mpl = _matplotlib()
     # Colours the caller gives replace the measure's own (then every measure has them).
-    paint = {} if {"c", "color", "facecolor", "facecolors"} & set(kwargs) else None
+    own_colours = not {"c", "color", "facecolor", "facecolors"} & set(kwargs)
     _check_style("plot_durations", "the scatter of operations",
-                 lambda: _scratch_axes().scatter([], [], **{"s": 9, **(paint if paint is not None else {"color": "C0"}),
-                                                            **kwargs}))
+                 lambda: _scratch_axes().scatter([], [], **{"s": 9, **({"color": "C0"} if own_colours else {}), **kwargs}))
     if ax is None:
         ax = _new_axes(mpl, width=9.0, height=min(10.0, max(2.5, 0.5 * len(groups) * len(measures) + 1.4)))
     values = np.concatenate([v[~np.isnan(v)] for v in seconds.values()]) if seconds else np.array([])
@@ -454,7 +453,7 @@ def plot_durations(
         if xs:
             count = sum(x.size for x in xs)
             style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0,
-                     **(paint if paint is not None else {"color": colour}), "zorder": 3, **kwargs}
+                     **({"color": colour} if own_colours else {}), "zorder": 3, **kwargs}
             dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), **style)
             dots.set_gid(name)
             handles.append(mpl.patches.Patch(facecolor=mpl.colors.to_rgba(colour, 0.22), edgecolor=colour))
@@ -780,10 +779,9 @@ def _training_bars(mpl: Any, frame: pd.DataFrame, ax: Axes | None, limit: int | 
     ax.set_ylim(n - 0.5, -0.5)
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
     ax.set_xlabel("trained steps, share of total")
-    if left_out:
-        ax.set_xlabel(f"trained steps, share of total ({left_out:,} more finished jobs not shown; limit={limit})"
-                      if rank[order[-1]] >= _BAR_ORDER["succeeded"] else
-                      f"trained steps, share of total ({left_out:,} more jobs not shown; limit={limit})")
+    if left_out:  # jobs in flight come first: once a finished one is drawn, all those left out are finished
+        jobs = "finished jobs" if rank[order[-1]] >= _BAR_ORDER["succeeded"] else "jobs"
+        ax.set_xlabel(f"trained steps, share of total ({left_out:,} more {jobs} not shown; limit={limit})")
     label = rows["id"] if "id" in rows.columns else None
     _lane_labels(mpl, ax, label, True)
     handles = [mpl.patches.Patch(color=STATUS_COLORS.get(s, UNSEEN_STATUS_COLOR), label=_plain(s, 25))
