@@ -259,12 +259,17 @@ def plot_timeline(
             c=np.where(run_open[open_end, None], color[open_end], light[open_end]), zorder=3,
         )
         ends.set_gid("open")
+    headroom = 0.0  # lanes of empty space above the first lane, for the "now" tag
     if (queue_open | run_open).any():
         ink = mpl.rcParams["text.color"]  # dark grey on white, light on a dark style
         ax.axvline(now_day, color=ink, alpha=0.85, linestyle=":", linewidth=1.2, zorder=4, gid="now")
-        # Just above the axes, over its line: inside, it would hide the end of the top lane.
-        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(0, 2),
-                    textcoords="offset points", ha="center", va="bottom", fontsize="small", color=ink,
+        # In a strip of its own at the top of the axes: over a lane it would hide that lane's end,
+        # above the axes it would collide with a title.
+        tag = 1.4 * mpl.font_manager.FontProperties(size="small").get_size_in_points() + 2
+        height = ax.get_window_extent().height * 72.0 / ax.figure.dpi
+        headroom = tag * n / (height - tag) if height > 2 * tag else 0.2 * n
+        ax.annotate("now", (now_day, 1), xycoords=("data", "axes fraction"), xytext=(-3, -2),
+                    textcoords="offset points", ha="right", va="top", fontsize="small", color=ink,
                     annotation_clip=False, zorder=5)
 
     eta = _estimated_finish(frame)
@@ -289,7 +294,7 @@ def plot_timeline(
         # Ahead of now at most as far as the window reaches back: a far estimate runs off the edge.
         right = min(max(ax.dataLim.x1, now_day), now_day + max(now_day - since_day, 1 / 24))
         ax.set_xlim(since_day, right + 0.02 * (right - since_day))
-    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_ylim(n - 0.5, -0.5 - headroom)
     _lane_labels(mpl, ax, frame[label] if label is not None else None, label == "id")
     ax.set_xlabel("time (UTC)")
     ax.grid(axis="x", color="0.9", linewidth=0.8)
@@ -318,7 +323,7 @@ def plot_timeline(
     if extend.any():
         handles.append(mpl.lines.Line2D([], [], color="0.35", linestyle="--"))
         names.append("estimated finish")
-    _legend(mpl, ax, handles, names, outside=own)
+    _legend(mpl, ax, handles, names, outside=own, corner="lower left", items=n)
     return ax
 
 
@@ -408,8 +413,10 @@ def plot_durations(
     mpl = _matplotlib()
     # Colours the caller gives replace the measure's own (then every measure has them).
     own_colours = not {"c", "color", "facecolor", "facecolors"} & set(kwargs)
+    # Ours unless the caller names the same property by another of its names (scatter refuses both).
+    base = {"s": 9, **({} if {"linewidth", "lw", "linewidths"} & set(kwargs) else {"linewidths": 0}), "zorder": 3}
     _check_style("plot_durations", "the scatter of operations",
-                 lambda: _scratch_axes().scatter([], [], **{"s": 9, **({"color": "C0"} if own_colours else {}), **kwargs}))
+                 lambda: _scratch_axes().scatter([], [], **{**base, **({"color": "C0"} if own_colours else {}), **kwargs}))
     if ax is None:
         ax = _new_axes(mpl, width=9.0, height=min(10.0, max(2.5, 0.5 * len(groups) * len(measures) + 1.4)))
     values = np.concatenate([v[~np.isnan(v)] for v in seconds.values()]) if seconds else np.array([])
@@ -452,8 +459,8 @@ def plot_durations(
             ys.append(y + rng.uniform(-half * 0.9, half * 0.9, data.size))
         if xs:
             count = sum(x.size for x in xs)
-            style = {"s": 9, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)), "linewidths": 0,
-                     **({"color": colour} if own_colours else {}), "zorder": 3, **kwargs}
+            style = {**base, "alpha": float(np.clip(6 / math.sqrt(count), 0.12, 0.7)),
+                     **({"color": colour} if own_colours else {}), **kwargs}
             dots = ax.scatter(np.concatenate(xs), np.concatenate(ys), **style)
             dots.set_gid(name)
             handles.append(mpl.patches.Patch(facecolor=mpl.colors.to_rgba(colour, 0.22), edgecolor=colour))
@@ -494,7 +501,7 @@ def plot_durations(
                 mpl.rcParams["ytick.labelsize"])  # thinned when hundreds of groups (by="id") outnumber the lines
     ax.grid(axis="x", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
-    _legend(mpl, ax, handles, labels, outside=False)  # two entries: inside, where they cover least
+    _legend(mpl, ax, handles, labels, outside=False, corner="lower right", items=len(frame))
     return ax
 
 
@@ -599,6 +606,7 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     seen, when, steps = seen[timed], when[timed], trained[~np.isnan(trained)][timed]
     totals = _numbers(seen, "total_steps")
     etas = _days(seen["estimated_finish"]) if "estimated_finish" in seen.columns else np.full(len(seen), np.nan)
+    etas[etas < when] = np.nan  # a finish estimated before the look that reported it (0, a stale value) says nothing
     keys = seen["operation_id"].astype(str).to_numpy()
     # Each job's rows in one pass (a comparison of every row per job is quadratic in 10,000 jobs).
     codes, order = pd.factorize(keys)  # jobs in order of first appearance
@@ -699,7 +707,7 @@ def _training_curves(mpl: Any, history: pd.DataFrame, ax: Axes | None, relative:
     if stopped:
         handles.append(mpl.lines.Line2D([], [], color="0.35", marker="X", linestyle="none", markersize=7))
         names.append("stopped (failed, cancelled)")
-    _legend(mpl, ax, handles, names, outside=own)
+    _legend(mpl, ax, handles, names, outside=own, corner="lower right", items=len(seen))
     return ax
 
 
@@ -981,11 +989,12 @@ def _fitting_date_locator(mpl: _Matplotlib) -> Any:
                 axes = getattr(self.axis, "axes", None)
                 if axes is not None:
                     width = axes.get_window_extent().width * 72.0 / axes.figure.dpi
-                    most = min(12, max(3, int(width // _DATE_TICK_POINTS)))
+                    # 5 to 12. At least 2 ticks, and at most half as many as the most: then every unit
+                    # has an interval that fits (12 hours x (most - 1) >= 2 days x minticks, ...) and
+                    # matplotlib never warns it found none; 5 is the fewest for which both hold.
+                    most = min(12, max(5, int(width // _DATE_TICK_POINTS)))
                     self.maxticks = dict.fromkeys(self.maxticks, most)
-                    # At most half as many as the most: then every unit has an interval that fits
-                    # (12 hours x (most - 1) >= 2 days, ...) and matplotlib never warns it found none.
-                    self.minticks = max(1, (most - 1) // 2)
+                    self.minticks = max(2, (most - 1) // 2)
                 return super().get_locator(dmin, dmax)
 
         _LOCATOR_CLASS = FittingDateLocator
@@ -1046,7 +1055,8 @@ def _seconds(column: pd.Series) -> np.ndarray:
         raise FrameError(f"plot_durations draws durations, but column {column.name!r} holds {column.dtype} values")
     cells = column.astype(object).where(column.notna(), None)
     # Bare numbers have no unit (pandas would read 90 as 90 nanoseconds): not durations, as in a float column.
-    bare = cells.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+    bare = cells.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                     and not isinstance(v, (bool, np.timedelta64)))  # np.timedelta64 is an integer type
     if bare.any() and bare.sum() == column.notna().sum():
         raise FrameError(f"plot_durations draws durations, but column {column.name!r} holds numbers without a unit; "
                          "convert them, e.g. pd.to_timedelta(df[col].astype(float), unit='s')")
@@ -1104,10 +1114,17 @@ def _now_days(now: Any, frame: pd.DataFrame | None = None) -> float:
         times = times[np.isfinite(times)]
         if not times.size:
             return wall
-        # The latest time in the frame (a simulator's clock may run ahead of the wall clock), but not one
-        # cell far beyond the rest (a finished_at in 2200): at most a day past most of the frame's times.
-        limit = max(wall, float(np.percentile(times, 90, method="lower"))) + _LATE_DAYS
-        return max(wall, float(times[times <= limit].max(initial=wall)))
+        # The latest time in the frame (a simulator's clock may run ahead of the wall clock), but not a
+        # stray cell far beyond the rest (a finished_at in 2200): one whose gap to the next time down is
+        # wider than everything below it spans (and than a day). At most a tenth of the cells are stray.
+        times = np.sort(times)
+        top = len(times)
+        while top > 1 and top > 0.9 * len(times):
+            gap, below = times[top - 1] - times[top - 2], times[top - 2] - times[0]
+            if gap <= max(below, _LATE_DAYS):
+                break
+            top -= 1
+        return max(wall, float(times[top - 1]))
     message = f"now must be a time (datetime, Timestamp, ISO string or unix seconds) in years 1-9999, not {now!r:.60}"
     if isinstance(now, (bool, np.bool_, pd.Timedelta, np.timedelta64)) or hasattr(now, "total_seconds"):
         raise FrameError(message)
@@ -1234,17 +1251,24 @@ def _alive_after(frame: pd.DataFrame, since_day: float, now_day: float) -> np.nd
     return (open_ & (now_day >= since_day)) | (latest >= since_day)
 
 
-def _legend(mpl: _Matplotlib, ax: Axes, handles: list, names: list[str], *, outside: bool) -> None:
+#: Up to this many bars or points, a legend inside the axes is placed where it covers least.
+BEST_LEGEND_ITEMS = 1000
+
+
+def _legend(mpl: _Matplotlib, ax: Axes, handles: list, names: list[str], *, outside: bool, corner: str,
+            items: int) -> None:
     """Beside the axes on a figure the chart made; inside axes the caller gave, where it covers least.
 
     ``loc="best"`` is placed at draw time, against the spans, points and labels drawn (matplotlib
-    weighs every bar of a PolyCollection), so a legend does not hide the one failed job's end.
+    weighs every bar of a PolyCollection), so a legend does not hide the one failed job's end. It
+    is weighed again on every draw and costs seconds with 10,000 bars: beyond
+    :data:`BEST_LEGEND_ITEMS` the legend takes ``corner``.
     """
     options: dict[str, Any] = {"fontsize": "small", "handler_map": {tuple: mpl.legend_handler.HandlerTuple(ndivide=None)}}
     if outside:
         options.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     else:
-        options.update(loc="best", framealpha=0.9)
+        options.update(loc="best" if items <= BEST_LEGEND_ITEMS else corner, framealpha=0.9)
     ax.legend(handles, names, **options)
 
 

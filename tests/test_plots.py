@@ -100,7 +100,8 @@ def test_timeline_has_a_lane_per_operation_in_creation_order():
         "a-succeeded", "b-failed-no-wait", "d-running-ft", "e-cancel-queued", "f-instant", "c-queued",
         "g-no-times",
     ]
-    assert ax.get_ylim() == (6.5, -0.5)  # first lane on top
+    bottom, top = ax.get_ylim()
+    assert bottom == 6.5 and -1.5 < top < -0.5  # first lane on top, a strip above it for the "now" tag
     assert len(ax.patches) == 0 and len(ax.collections) <= 6  # collections, not a patch per bar
 
 
@@ -957,3 +958,64 @@ def test_text_follows_the_style_dark_backgrounds_and_plain_dollars():
         ax = nb_ops.plot_training(history)
         assert next(a for a in ax.texts if a.get_gid() == "job_label").get_text() == "cost$5"
     assert next(a for a in nb_ops.plot_training(history).texts if a.get_gid() == "job_label").get_text() == r"cost\$5"
+
+
+def test_the_now_tag_sits_between_the_first_lane_and_a_title():
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+    nb_ops.plot_timeline(nb_ops.to_frame(FLEET), ax=ax, now=NOW)
+    ax.set_title("Timeline")
+    fig.canvas.draw()
+    tag = next(t for t in ax.texts if t.get_text() == "now").get_window_extent()
+    first_lane_top = ax.transData.transform((0, -0.5))[1]  # y grows downwards in lanes, upwards on screen
+    assert tag.y0 >= first_lane_top - 0.5 and tag.y1 <= ax.get_window_extent().y1 + 0.5
+    assert not tag.overlaps(ax.title.get_window_extent())
+
+
+def test_a_frame_that_finishes_over_a_week_in_the_future_keeps_every_bar():
+    start = pd.Timestamp("2030-01-01", tz="UTC")
+    n = 100
+    frame = pd.DataFrame({"id": [f"op{i}" for i in range(n)], "type": "x", "status": "succeeded",
+                          "created_at": [start] * n, "in_progress_at": [start] * n,
+                          "finished_at": start + pd.to_timedelta(np.linspace(0.1, 10, n), unit="D")})
+    ax = nb_ops.plot_timeline(frame)  # the default now: the frame's own latest time, none left out
+    assert len(by_gid(ax, "run").get_paths()) == n
+
+
+def test_narrow_date_axes_keep_at_least_two_ticks_and_many_lanes_keep_a_fixed_legend_corner():
+    spans_s = (61 * 60, 86400, 32 * 86400, 366 * 86400)
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.5), layout="constrained")
+    for ax, span in zip(axes, spans_s, strict=True):
+        ops = [op("a", "succeeded", T0, T0 + 1, T0 + span), op("b", "succeeded", T0, T0 + 2, T0 + span // 2)]
+        nb_ops.plot_timeline(nb_ops.to_frame(ops), ax=ax, now=T0 + span)
+    fig.canvas.draw()
+    for ax in axes:
+        assert len([t for t in ax.get_xticklabels() if t.get_text()]) >= 2
+    many = [op(f"op-{i}", "succeeded", T0 + i, T0 + i + 5, T0 + i + 60) for i in range(1500)]
+    fig, ax = plt.subplots()
+    nb_ops.plot_timeline(nb_ops.to_frame(many), ax=ax)
+    assert ax.get_legend()._loc == mpl_legend_code("lower left")
+
+
+def mpl_legend_code(name):
+    from matplotlib.legend import Legend
+
+    return Legend.codes[name]
+
+
+def test_durations_take_linewidth_by_any_name_and_timedelta_objects():
+    frame = pd.DataFrame({"type": ["a", "a"], "queue_duration": pd.Series(
+        [np.timedelta64(5, "s"), np.timedelta64(50, "s")], dtype=object)})
+    for width in ({"linewidth": 1}, {"lw": 1}, {"linewidths": 1}):
+        ax = nb_ops.plot_durations(frame, which="queue_duration", unit="s", **width)
+        assert by_gid(ax, "queue_duration").get_offsets()[:, 0].tolist() == [5.0, 50.0]
+        assert by_gid(ax, "queue_duration").get_linewidths()[0] == 1
+
+
+def test_an_estimate_before_the_look_that_reported_it_is_ignored():
+    t = pd.Timestamp(T0, unit="s", tz="UTC")
+    history = pd.DataFrame({"operation_id": ["a", "a"], "observed_at": [t, t + pd.Timedelta("10min")],
+                            "status": ["running"] * 2, "trained_steps": [10, 20], "total_steps": [100, 100],
+                            "estimated_finish": [pd.Timestamp(0, tz="UTC"), pd.Timestamp("1990-01-01", tz="UTC")]})
+    ax = nb_ops.plot_training(history)
+    assert by_gid(ax, "estimated_finish") is None
+    assert ax.get_xlim()[0] > day(T0 - 86400)
