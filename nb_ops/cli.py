@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -183,10 +182,10 @@ def _fetch(args: argparse.Namespace) -> int:
     ids = list(dict.fromkeys(ids))
     target = next(((fmt, getattr(args, fmt)) for fmt in _FORMATS if getattr(args, fmt) is not None), None)
 
-    if not os.environ.get(API_KEY_ENV):  # the library's message would suggest a Python argument
-        _fail(f"no API key: set {API_KEY_ENV} (and {BASE_URL_ENV} for another endpoint than the default)")
-        return EXIT_ERROR
     with Client() as client:
+        if not client.has_api_key:  # the library's own message would suggest a Python argument
+            _fail(f"no API key: set {API_KEY_ENV} (and {BASE_URL_ENV} for another endpoint than the default)")
+            return EXIT_ERROR
         operations, failures = _fetch_all(client, ids)
     for op_id, exc in failures:
         print(f"nb-ops: {op_id!r}: {exc}", file=sys.stderr)

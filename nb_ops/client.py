@@ -196,6 +196,11 @@ class Client:
             session.auth = _BearerAuth(self._api_key)
         return session
 
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key was given (``api_key=`` or ``NEBIUS_API_KEY``); the key itself is never shown."""
+        return bool(self._api_key)
+
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"
         return f"Client(base_url={self.base_url!r}, api_key={key}, timeout={self.timeout!r})"

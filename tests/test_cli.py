@@ -94,6 +94,10 @@ def test_fetch_without_key_is_one_line(sim, monkeypatch, capsys):
     assert "NEBIUS_API_KEY" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1  # said once, not once per id
     assert "api_key=" not in err  # advice for the command line, not for Python
+    monkeypatch.setenv("NEBIUS_API_KEY", "   ")  # blank is no key either: the same advice
+    assert main(["fetch", *sim.operation_ids[:3]]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "api_key=" not in err and "no API key" in err
 
 
 def test_fetch_to_an_unwritable_place_is_one_line(sim, monkeypatch, tmp_path, capsys):
